@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { AUDIT_EVENTS } from '../../shared/audit-events.ts';
+
+/**
+ * Every setting in one documented place, with its default (panva's rule: one place for defaults).
+ * Keys follow the seed plugin's names so an admin moving from JellyfinSecurity recognises them.
+ */
+const cidr = z.string().min(1);
+
+export const configSchema = z
+  .object({
+    /** The upstream Jellyfin (origin only). Env: JELLYFIN_URL. */
+    JellyfinUrl: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8096'),
+    /** An admin API key the gateway uses for its own calls (Auth/Keys, revoking tokens). Env: JELLYFIN_API_KEY. */
+    JellyfinApiKey: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters').optional(),
+    /** Jellyfin's BaseUrl (Dashboard → Networking), e.g. "/jellyfin"; the gateway's own routes move under it too. */
+    BaseUrl: z
+      .string()
+      .regex(/^(|\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*)$/, 'must be empty or like "/jellyfin" (no trailing slash)')
+      .default(''),
+    /** Where the gateway listens. Env: JELLYGUARD_PORT / JELLYGUARD_HOST. */
+    Port: z.number().int().min(0).max(65535).default(8097),
+    Host: z.string().min(1).default('0.0.0.0'),
+    /** The public origin (WebAuthn RP id, links). Env: JELLYGUARD_PUBLIC_URL. Empty: taken from the request. */
+    PublicUrl: z.url({ protocol: /^https?$/ }).optional(),
+
+    /** Peers whose X-Forwarded-For (or Forwarded) is believed: your TLS terminator, never the whole internet. */
+    TrustedProxyCIDRs: z.array(cidr).default([]),
+    /** Which forwarding header the trusted proxies set; only that one is read. */
+    ForwardedHeader: z.enum(['X-Forwarded-For', 'Forwarded']).default('X-Forwarded-For'),
+
+    /** Jellyfin API keys (Sonarr, Radarr, Tautulli…) pass the token gate. Needs JellyfinApiKey to recognise them. */
+    APIKeyBypassEnabled: z.boolean().default(true),
+    /** Seconds between refreshes of the API key list from /Auth/Keys. */
+    APIKeyRefreshSeconds: z.number().int().min(5).max(86400).default(60),
+    /**
+     * Opt-in adoption window: until this time, a token issued before the gateway was installed is checked
+     * once at Jellyfin (/Users/Me) and, if it is a live session, accepted from then on. Unset: refused.
+     */
+    AdoptExistingSessionsUntil: z.iso.datetime({ offset: true }).optional(),
+
+    /** Largest login request body read into memory (bytes); larger ones get 413 before Jellyfin sees them. */
+    MaxLoginBodyBytes: z.number().int().min(256).max(1_048_576).default(16_384),
+    /** Seconds to wait for Jellyfin's response headers before answering 504. */
+    UpstreamTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+
+    // ── Second factors and the login challenge (server/factors, server/login/challenge.ts) ──
+    /** Users may enroll an authenticator app (TOTP, RFC 6238: SHA-1, 6 digits, 30 s). */
+    TOTPEnabled: z.boolean().default(true),
+    /** Users may register passkeys (WebAuthn, user verification required). */
+    PasskeysEnabled: z.boolean().default(true),
+    /** Users may receive one-time codes by e-mail (needs SMTP). */
+    EmailOTPEnabled: z.boolean().default(false),
+    /** Ten single-use recovery codes come with TOTP enrollment and can be regenerated. */
+    RecoveryCodesEnabled: z.boolean().default(true),
+    /** TOTP codes of this many 30-second steps before or after now are accepted (RFC 6238 §5.2). */
+    TOTPTimeSkew: z.number().int().min(0).max(10).default(1),
+    /** Who must have a second factor: Optional (those who enrolled one), Admins, or All (enrolled at first login). */
+    EnforcementScope: z.enum(['Optional', 'Admins', 'All']).default('Optional'),
+    /**
+     * Opt-in: a native client may send the password followed by a current TOTP code in one field. Tried only
+     * when the last 6 digits are a valid, unused code, so a wrong split never costs a Jellyfin failure count.
+     */
+    AllowTOTPInPassword: z.boolean().default(false),
+    /** Days a "trust this browser" cookie skips the second factor; 0 turns the option off. */
+    TrustedDeviceDays: z.number().int().min(0).max(400).default(90),
+    /** A trusted browser stays trusted only from the same IPv4 network of this prefix length (0 = anywhere). */
+    TrustedDeviceIPv4Prefix: z.number().int().min(0).max(32).default(24),
+    /** …and the same IPv6 network of this prefix length (0 = anywhere). */
+    TrustedDeviceIPv6Prefix: z.number().int().min(0).max(128).default(64),
+    /** Seconds a login waits for its second factor before the pending token is revoked at Jellyfin. */
+    ChallengeSeconds: z.number().int().min(30).max(3600).default(300),
+    /** The SMTP server e-mail codes are sent through (nodemailer). Port 465 usually wants Secure: true. */
+    SMTP: z
+      .object({
+        Host: z.string().min(1),
+        Port: z.number().int().min(1).max(65535).default(587),
+        /** TLS from the first byte (port 465); otherwise STARTTLS is used when the server offers it. */
+        Secure: z.boolean().default(false),
+        Username: z.string().optional(),
+        Password: z.string().optional(),
+        /** The sender, e.g. "Jellyfin <jellyfin@example.org>". */
+        From: z.string().min(3),
+      })
+      .strict()
+      .optional(),
+    /** Show the "Set up two-factor" button the injected script adds to jellyfin-web. */
+    ShowBuiltIn2FAButton: z.boolean().default(true),
+    /** Show the "Sign in with a passkey" button on the login page. */
+    ShowBuiltInPasskeyButton: z.boolean().default(true),
+
+    // ── The guard: brute force, network rules, impossible travel, breach check (server/guard) ──
+    /** Count failed attempts and ban addresses / lock user names that reach MaxFailedAttempts. */
+    BruteForceEnabled: z.boolean().default(true),
+    /** Failures within FailureWindowSeconds, per address (IPv6 by /64), per user name and per both, before a ban. */
+    MaxFailedAttempts: z.number().int().min(1).max(1000).default(5),
+    /** The sliding window those failures are counted in, in seconds. */
+    FailureWindowSeconds: z.number().int().min(10).max(86_400).default(900),
+    /** Seconds the first ban lasts; each further ban of the same subject lasts twice as long as the one before. */
+    LockoutDuration: z.number().int().min(1).max(2_592_000).default(900),
+    /** Failures in total (across bans) after which a ban is permanent until an admin lifts it; 0 = never permanent. */
+    PermanentBanThreshold: z.number().int().min(0).max(100_000).default(20),
+    /** Logins from LANBypassCIDRs skip the second factor. Never for a trusted proxy that sent no X-Forwarded-For. */
+    LANBypassEnabled: z.boolean().default(false),
+    /** The networks LAN bypass applies to (loopback is deliberately not among the defaults). */
+    LANBypassCIDRs: z.array(cidr).default(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'fe80::/10']),
+    /** Refuse (or report, see ImpossibleTravelAction) a login faster than ImpossibleTravelThreshold from the last one. */
+    ImpossibleTravelEnabled: z.boolean().default(false),
+    /** Speed in km/h above which two logins of one user are impossible travel (an airliner flies about 900). */
+    ImpossibleTravelThreshold: z.number().positive().max(100_000).default(1000),
+    /** Block the login (the token is revoked at Jellyfin) or only alert the user and the admins. */
+    ImpossibleTravelAction: z.enum(['Block', 'Alert']).default('Block'),
+    /** A GeoIP2/GeoLite2 City database (MaxMind DB format) on disk; needed by impossible travel. */
+    GeoIPDatabasePath: z.string().min(1).optional(),
+    /** Check a correct password against known breaches (k-anonymity: only 5 hex characters of its SHA-1 leave). */
+    BreachCheckEnabled: z.boolean().default(false),
+    /** The range API (Have I Been Pwned or a mirror): GET {BreachCheckUrl}/range/{5 hex}. */
+    BreachCheckUrl: z.url({ protocol: /^https?$/ }).default('https://api.pwnedpasswords.com'),
+    /** Refuse a login whose password is known breached (otherwise it is audited and shown to the user). */
+    BreachCheckBlocks: z.boolean().default(false),
+    /** E-mail impossible-travel alerts and permanent bans to administrators (their confirmed addresses; needs SMTP). */
+    AdminEmailAlerts: z.boolean().default(false),
+
+    // ── The audit log (server/audit) ──
+    /** Days audit rows are kept; 0 = for ever. */
+    AuditLogMaxAge: z.number().int().min(0).max(36_500).default(365),
+    /** Most audit rows kept (the oldest go first); 0 = no limit. */
+    AuditLogMaxSize: z.number().int().min(0).max(100_000_000).default(1_000_000),
+    /** Event types never written (see shared/audit-events.ts); "prefix.*" excludes a whole family. */
+    AuditLogExcludedEvents: z
+      .array(
+        z.string().refine(
+          (t) => (t.endsWith('.*') ? AUDIT_EVENTS.some((e) => e.startsWith(t.slice(0, -1))) : (AUDIT_EVENTS as readonly string[]).includes(t)),
+          { message: 'is not an audit event type (see shared/audit-events.ts)' },
+        ),
+      )
+      .default([]),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,21 @@
+import type { ParameterizedContext, Middleware } from 'koa';
+import type { ClientAddress } from './net/client-address.ts';
+import type { Credential } from './jellyfin/credentials.ts';
+import type { TokenEntry } from './gate/tokens.ts';
+
+/** What the pipeline learns about a request, step by step (DESIGN: the pipeline). */
+export interface GatewayState {
+  /** Step 1: the real client address. */
+  client: ClientAddress;
+  /** The path as Jellyfin's router sees it, canonicalised (the one path normalizer). */
+  route: string;
+  /** Step 4: the Jellyfin credential, if any. */
+  credential: Credential;
+  /** Set by the token gate: the verified session the request belongs to, if it carried a user token. */
+  session?: TokenEntry;
+  /** Set by the token gate: the request carried a Jellyfin API key. */
+  apiKey?: boolean;
+}
+
+export type GatewayContext = ParameterizedContext<GatewayState>;
+export type GatewayMiddleware = Middleware<GatewayState>;
