@@ -1,0 +1,55 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from './log.ts';
+import type { CidrList } from './net/cidr.ts';
+import { resolveClientAddress } from './net/client-address.ts';
+import type { PathNormalizer } from './jellyfin/paths.ts';
+import { isGatewayRoute } from './jellyfin/paths.ts';
+import { readCredential } from './jellyfin/credentials.ts';
+import { rawPathOf, rawQueryOf } from './jellyfin/middleware.ts';
+import { forwardInfo } from './jellyfin/forwarding.ts';
+import { refuseUpgrade, type JellyfinProxy } from './jellyfin/proxy.ts';
+import type { TokenGate } from './gate/index.ts';
+import type { Guard } from './guard/index.ts';
+
+export interface UpgradeDeps {
+  trustedProxies: CidrList;
+  forwardedHeader: 'x-forwarded-for' | 'forwarded';
+  paths: PathNormalizer;
+  gate: TokenGate;
+  proxy: JellyfinProxy;
+  log: Logger;
+  /** Refuses banned addresses first, as on HTTP. */
+  guard?: Pick<Guard, 'refusal'>;
+}
+
+/** Jellyfin's own refusal of an upgrade (JELLYFIN.md §1). */
+const REFUSED = 'Error processing request.';
+
+/**
+ * The pipeline for upgrades (the WebSocket on /socket, or any path): client address, path, credential,
+ * token gate — the same steps as HTTP — then the sockets are piped both ways. Refused: 403, nothing
+ * forwarded.
+ */
+export function handleUpgrade(deps: UpgradeDeps) {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    const url = req.url ?? '/';
+    const client = resolveClientAddress(req.socket.remoteAddress ?? '', req.headers, deps.trustedProxies, deps.forwardedHeader);
+    if (deps.guard?.refusal(client, req.headers, req.headersDistinct, rawQueryOf(url))) return refuseUpgrade(socket, 403, REFUSED);
+    const route = deps.paths.normalize(rawPathOf(url));
+    if (route === null || isGatewayRoute(route)) return refuseUpgrade(socket, 403, REFUSED);
+    const { candidates } = readCredential(req.headers, req.headersDistinct, rawQueryOf(url));
+    const forward = () => deps.proxy.upgrade(req, socket, head, forwardInfo(client, 'encrypted' in req.socket, req.headers.host));
+    if (candidates.length === 0) return forward();
+    const fast = deps.gate.checkFast(candidates);
+    if (fast) return fast.pass ? forward() : refuseUpgrade(socket, 403, REFUSED);
+    deps.gate.check(candidates).then(
+      (d) => (d.pass ? forward() : refuseUpgrade(socket, 403, REFUSED)),
+      (e) => {
+        deps.log.error('upgrade gate check failed', e);
+        refuseUpgrade(socket, 403, REFUSED);
+      },
+    );
+  };
+}
