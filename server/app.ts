@@ -1,0 +1,192 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import type { Config } from './config/index.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { GatewayState } from './context.ts';
+import { consoleLogger, type Logger } from './log.ts';
+import { loadKeys, type Keys } from './store/keys.ts';
+import { openStore, type Store } from './store/index.ts';
+import { CidrList } from './net/cidr.ts';
+import { clientAddress } from './net/middleware.ts';
+import { createPathNormalizer, isGatewayRoute } from './jellyfin/paths.ts';
+import { JellyfinProxy } from './jellyfin/proxy.ts';
+import { JellyfinClient } from './jellyfin/upstream.ts';
+import { credential, normalizeRoute, proxyToJellyfin } from './jellyfin/middleware.ts';
+import { intercept } from './jellyfin/intercept.ts';
+import { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory } from './gate/index.ts';
+import { tokenGate } from './gate/middleware.ts';
+import { handleUpgrade } from './upgrade.ts';
+import { passwordLogin } from './login/password.ts';
+import { defaultLoginHooks } from './login/hooks.ts';
+import { createSecondFactor } from './login/challenge-setup.ts';
+import { QuickConnectInterceptor } from './login/quick-connect.ts';
+import { logout } from './login/logout.ts';
+import { errorHandler } from './api/errors.ts';
+import { gatewayRouter } from './api/index.ts';
+import type { Services } from './services.ts';
+import { AuditLog } from './audit/index.ts';
+import { Guard } from './guard/index.ts';
+import { guardAddress } from './guard/middleware.ts';
+
+export interface GatewayOptions {
+  config: Config;
+  dataDir: string;
+  clock?: Clock;
+  log?: Logger;
+  /** Given by tests; otherwise read or created in the data directory. */
+  keys?: Keys;
+  store?: Store;
+}
+
+export interface Gateway {
+  app: Koa<GatewayState>;
+  server: http.Server;
+  config: Config;
+  store: Store;
+  services: Services;
+  tokens: TokenRegistry;
+  users: UserDirectory;
+  quickConnect: QuickConnectInterceptor;
+  listen(port?: number, host?: string): Promise<{ port: number; url: string }>;
+  close(): Promise<void>;
+}
+
+/** Build the gateway: the pipeline below reads top to bottom in the order DESIGN.md gives. */
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config, dataDir } = opts;
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? consoleLogger;
+  const keys = opts.keys ?? loadKeys(dataDir);
+  const store = opts.store ?? (await openStore(dataDir));
+
+  // The parts.
+  const trustedProxies = new CidrList(config.TrustedProxyCIDRs);
+  const forwardedHeader = config.ForwardedHeader === 'Forwarded' ? 'forwarded' : 'x-forwarded-for';
+  const paths = createPathNormalizer({ baseUrl: config.BaseUrl });
+  const proxy = new JellyfinProxy({ url: config.JellyfinUrl, headersTimeoutMs: config.UpstreamTimeoutSeconds * 1000 });
+  const jellyfin = new JellyfinClient(proxy, config.BaseUrl, config.JellyfinApiKey);
+  const tokens = new TokenRegistry(store.db, keys.hmacKey, clock);
+  await tokens.load();
+  const users = new UserDirectory(store.db, clock);
+  const apiKeys = new ApiKeyCache(jellyfin, keys.hmacKey, clock, config.JellyfinApiKey, (m) => log.warn(m));
+  const gate = new TokenGate(tokens, apiKeys, jellyfin, users, clock, {
+    apiKeyBypass: config.APIKeyBypassEnabled,
+    adoptUntil: config.AdoptExistingSessionsUntil ? Date.parse(config.AdoptExistingSessionsUntil) : undefined,
+    apiKeyMissRefreshMs: 10_000,
+  }, (m) => log.info(m));
+  const loginDeps = { proxy, tokens, users, maxBodyBytes: config.MaxLoginBodyBytes, log: (m: string) => log.warn(m) };
+  const quickConnect = new QuickConnectInterceptor({ ...loginDeps, db: store.db, clock, hmacKey: keys.hmacKey, client: jellyfin });
+  const loginHooks = defaultLoginHooks();
+  const audit = new AuditLog(store.db, clock, keys.hmacKey, {
+    maxAgeMs: config.AuditLogMaxAge * 86_400_000,
+    maxRows: config.AuditLogMaxSize,
+    excluded: config.AuditLogExcludedEvents,
+  }, log);
+  await audit.open();
+  // The guard's login hooks go first: bans and network rules before anything else looks at a password.
+  const guard = await Guard.create({
+    config, clock, log, db: store.db, hmacKey: keys.hmacKey, audit: () => audit,
+    revoke: async (token) => {
+      await tokens.forget(token);
+      await jellyfin.logout(token).catch(() => false);
+    },
+    isApiKey: (token) => apiKeys.has(token),
+  });
+  guard.register(loginHooks);
+  // Second factors: the policy becomes the login's `decide`; `start()` below adds TOTP-in-password as
+  // the last `before` hook. Audit and failure sinks are read from `services` at call time.
+  const secondFactor = createSecondFactor({
+    db: store.db, clock, keys, config, log, tokens, users, jellyfin, proxy, loginHooks,
+    sinks: () => services,
+  });
+  // LAN bypass (off by default) is a bypass step of that policy, right after "no second factor needed".
+  secondFactor.secondFactor.steps.splice(1, 0, guard.lanBypassStep());
+  const services: Services = {
+    config, clock, log, keys, store, paths, proxy, jellyfin, tokens, users, apiKeys, gate, quickConnect, loginHooks, audit, guard,
+    factors: secondFactor.factors, challenges: secondFactor.challenges, secondFactor: secondFactor.secondFactor,
+    factorFailures: guard,
+  };
+  const router = gatewayRouter(services);
+
+  // The pipeline.
+  const app = new Koa<GatewayState>({ proxy: false });
+  app.use(errorHandler(log));
+  app.use(clientAddress(trustedProxies, forwardedHeader)); // 1. the real client address
+  app.use(guardAddress(guard)); //                             …and a banned address is refused before anything else
+  app.use(normalizeRoute(paths)); //                           2. the one path normalizer
+  app.use(credential()); //                                    3. the one credential reader, all five forms
+  app.use(router.routes()); //                                 4. the gateway's own routes
+  app.use((ctx, next) => (isGatewayRoute(ctx.state.route) ? notOurs(ctx, next) : next())); // …never forwarded
+  app.use(
+    intercept([
+      // 5. anonymous login exchanges: the gateway reads their answers before releasing any token
+      ['/users/authenticatebyname', passwordLogin(loginDeps, loginHooks)],
+      ['/users/{id}/authenticate', passwordLogin(loginDeps, loginHooks)],
+      ['/users/authenticatewithquickconnect', quickConnect.exchange],
+      ['/quickconnect/initiate', quickConnect.initiate],
+    ]),
+  );
+  app.use(tokenGate(gate)); //                                 6. the token gate
+  app.use(
+    intercept([
+      // 7. interceptors that act for a verified session
+      ['/quickconnect/authorize', quickConnect.authorize],
+      ['/sessions/logout', logout(loginDeps)],
+    ]),
+  );
+  app.use(proxyToJellyfin(proxy)); //                          8. everything else, streamed
+
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, app.callback());
+  // WebSocket and any other upgrade: the same address, path, credential and gate steps, then piped.
+  server.on('upgrade', handleUpgrade({ trustedProxies, forwardedHeader, paths, gate, proxy, log, guard }));
+
+  apiKeys.start(config.APIKeyRefreshSeconds * 1000);
+  secondFactor.start(); // expire held logins and revoke their tokens, now and every 15 s
+  guard.start(); // forget old ban histories hourly
+  audit.start(); // audit retention (AuditLogMaxAge, AuditLogMaxSize), now and hourly
+  if (!config.JellyfinApiKey) log.warn('JELLYFIN_API_KEY is not set: Jellyfin API keys (Sonarr, Radarr…) will be refused');
+  const flush = setInterval(() => void tokens.flushLastSeen().catch((e) => log.error('flushing last-seen', e)), 30_000);
+  flush.unref();
+
+  return {
+    app,
+    server,
+    config,
+    store,
+    services,
+    tokens,
+    users,
+    quickConnect,
+    listen(port = config.Port, host = config.Host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const a = server.address() as AddressInfo;
+          const h = a.family === 'IPv6' ? `[${a.address}]` : a.address === '0.0.0.0' ? '127.0.0.1' : a.address;
+          resolve({ port: a.port, url: `http://${h}:${a.port}` });
+        });
+      });
+    },
+    async close() {
+      clearInterval(flush);
+      apiKeys.stop();
+      await secondFactor.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await tokens.flushLastSeen().catch(() => {});
+      await guard.close();
+      await audit.close();
+      await proxy.close();
+      if (!opts.store) await store.close();
+    },
+  };
+}
+
+/** A path under /JellyfinSecurity that no route of ours answered. */
+const notOurs: import('./context.ts').GatewayMiddleware = (ctx) => {
+  ctx.status = 404;
+  ctx.body = { error: 'not_found', message: 'No such Jellyguard endpoint' };
+};

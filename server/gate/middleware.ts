@@ -1,0 +1,29 @@
+import type { GatewayContext, GatewayMiddleware } from '../context.ts';
+import { HttpError } from '../errors.ts';
+import type { GateDecision, TokenGate } from './index.ts';
+
+const REFUSALS: Record<Exclude<GateDecision, { pass: true }>['reason'], string> = {
+  unknown_token: 'This token was not issued through Jellyguard. Sign in again.',
+  pending_token: 'This sign-in is waiting for a second factor.',
+  api_key_refused: 'API keys are not allowed through this gateway.',
+};
+
+function apply(ctx: GatewayContext, d: GateDecision): void {
+  if (!d.pass) throw new HttpError(401, d.reason, REFUSALS[d.reason]);
+  if (d.session) ctx.state.session = d.session;
+  ctx.state.apiKey = d.apiKey;
+}
+
+/**
+ * Pipeline step 6, the token gate: a request carrying any credential passes only if every token in it
+ * is verified or an admitted API key. Requests without a credential pass: Jellyfin enforces its own
+ * anonymous rules. The verified case is decided from memory without awaiting anything.
+ */
+export function tokenGate(gate: TokenGate): GatewayMiddleware {
+  return async (ctx, next) => {
+    const { candidates } = ctx.state.credential;
+    if (candidates.length === 0) return next();
+    apply(ctx, gate.checkFast(candidates) ?? (await gate.check(candidates)));
+    return next();
+  };
+}

@@ -1,0 +1,98 @@
+import type { GatewayContext, GatewayMiddleware } from '../context.ts';
+import { HttpError } from '../errors.ts';
+import type { JellyfinProxy } from '../jellyfin/proxy.ts';
+import { forwardInfo, headersForUpstream } from '../jellyfin/forwarding.ts';
+import type { TokenRegistry } from '../gate/tokens.ts';
+import type { UserDirectory } from '../gate/users.ts';
+import { readSmallBody, parseLoginJson } from './body.ts';
+import { parseAuthenticationResult, type AuthenticationResult } from './result.ts';
+import type { LoginHooks, PasswordAttempt } from './hooks.ts';
+import { matchRoute } from '../jellyfin/paths.ts';
+import { stringField } from '../jellyfin/json.ts';
+import { queryParam } from './query.ts';
+import { relay } from './relay.ts';
+
+export interface LoginDeps {
+  proxy: JellyfinProxy;
+  tokens: TokenRegistry;
+  users: UserDirectory;
+  maxBodyBytes: number;
+  log: (msg: string) => void;
+}
+
+/**
+ * Forward a login the gateway must see the answer of (a small JSON request), asking for an uncompressed
+ * answer. Returns the buffered upstream response.
+ */
+export async function forwardBuffered(ctx: GatewayContext, deps: LoginDeps, body: Buffer) {
+  const info = forwardInfo(ctx.state.client, ctx.req.socket && 'encrypted' in ctx.req.socket, ctx.get('host') || undefined);
+  return deps.proxy.request({
+    method: ctx.method,
+    path: ctx.url,
+    headers: headersForUpstream(ctx.req.headers, info),
+    body,
+    maxResponseBytes: 1024 * 1024,
+  });
+}
+
+/** Record a login's token as verified and remember its user. */
+export async function recordVerifiedLogin(
+  ctx: GatewayContext,
+  deps: Pick<LoginDeps, 'tokens' | 'users'>,
+  result: AuthenticationResult,
+  method: string,
+): Promise<void> {
+  await deps.users.upsert({ id: result.userId, name: result.userName, isAdmin: result.isAdmin });
+  await deps.tokens.record(result.accessToken, {
+    userId: result.userId,
+    deviceId: result.deviceId ?? ctx.state.credential.deviceId ?? null,
+    deviceName: result.deviceName ?? ctx.state.credential.device ?? null,
+    client: result.client ?? ctx.state.credential.client ?? null,
+    appVersion: result.appVersion ?? ctx.state.credential.version ?? null,
+    ip: ctx.state.client.ip,
+    method,
+  });
+}
+
+/** The attempt's user name, user id and password, wherever the client put them. */
+export function readAttempt(ctx: GatewayContext, body: Record<string, unknown> | undefined): PasswordAttempt {
+  const m = matchRoute(ctx.state.route, '/users/{id}/authenticate');
+  const pwBody = stringField(body, 'Pw');
+  return {
+    username: stringField(body, 'Username'),
+    pathUserId: m ? m.id : undefined,
+    password: pwBody ?? queryParam(ctx.querystring, 'pw'),
+    body,
+  };
+}
+
+/**
+ * Password logins: `/Users/AuthenticateByName` and the hidden `/Users/{id}/Authenticate?pw=`, in every
+ * path variant (matched on the normalized path). The guard may refuse before Jellyfin sees the password;
+ * Jellyfin's answer is read, and its token is released only as the second-factor policy decides.
+ */
+export function passwordLogin(deps: LoginDeps, hooks: LoginHooks): GatewayMiddleware {
+  return async (ctx) => {
+    const raw = await readSmallBody(ctx, deps.maxBodyBytes);
+    const attempt = readAttempt(ctx, parseLoginJson(raw)); // malformed JSON never reaches Jellyfin
+    for (const before of hooks.before) {
+      const answer = await before(ctx, attempt);
+      if (answer) return relay(ctx, answer);
+    }
+    const res = await forwardBuffered(ctx, deps, raw);
+    if (res.status !== 200) {
+      for (const failed of hooks.failed) await failed(ctx, attempt, res);
+      return relay(ctx, res);
+    }
+    const result = parseAuthenticationResult(res.body);
+    if (!result) {
+      deps.log('a successful login answer could not be read; refusing to release it');
+      throw new HttpError(502, 'unreadable_login_response', 'Jellyfin answered the login in a form the gateway cannot read');
+    }
+    const decision = await hooks.decide(ctx, attempt, result, res);
+    if (decision.kind === 'handled') return;
+    await recordVerifiedLogin(ctx, deps, result, decision.method);
+    for (const released of hooks.released) await released(ctx, attempt, result, decision.method);
+    relay(ctx, res);
+  };
+}

@@ -1,0 +1,49 @@
+import type { Config } from './config/index.ts';
+import type { Clock } from './clock.ts';
+import type { Logger } from './log.ts';
+import type { Keys } from './store/keys.ts';
+import type { Store } from './store/index.ts';
+import type { JellyfinProxy } from './jellyfin/proxy.ts';
+import type { JellyfinClient } from './jellyfin/upstream.ts';
+import type { PathNormalizer } from './jellyfin/paths.ts';
+import type { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory } from './gate/index.ts';
+import type { QuickConnectInterceptor } from './login/quick-connect.ts';
+import type { LoginHooks } from './login/hooks.ts';
+import type { AuditLog } from './audit/index.ts';
+import type { Guard } from './guard/index.ts';
+import type { Factors, FailureRecorder } from './factors/index.ts';
+import type { LoginChallenges } from './login/challenge-store.ts';
+import type { SecondFactorPolicy } from './login/challenge.ts';
+
+/**
+ * The parts of the gateway, built once in server/app.ts and handed to the API routes and interceptors.
+ * Each concern takes only what it needs from here.
+ */
+export interface Services {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  keys: Keys;
+  store: Store;
+  paths: PathNormalizer;
+  proxy: JellyfinProxy;
+  jellyfin: JellyfinClient;
+  tokens: TokenRegistry;
+  users: UserDirectory;
+  apiKeys: ApiKeyCache;
+  gate: TokenGate;
+  quickConnect: QuickConnectInterceptor;
+  loginHooks: LoginHooks;
+  /** The audit log (server/audit): `record` never blocks; query, export, verify. */
+  audit: AuditLog;
+  /** Brute-force bans, network rules, impossible travel, breach check (server/guard). */
+  guard: Guard;
+  /** Second factors: TOTP, recovery codes, passkeys, e-mail codes, trusted browsers (server/factors). */
+  factors: Factors;
+  /** Logins held until a second factor (server/login/challenge-store.ts). */
+  challenges: LoginChallenges;
+  /** The login decision after a correct password; other concerns add bypass steps to `steps`. */
+  secondFactor: SecondFactorPolicy;
+  /** Where wrong second-factor codes are reported; a no-op until the brute-force guard replaces it. */
+  factorFailures: FailureRecorder;
+}

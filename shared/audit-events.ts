@@ -1,0 +1,60 @@
+/**
+ * Every security event Jellyguard records, in one list shared by the server and the PWA (DESIGN: Audit;
+ * oidc-provider's documented events). Add new types here; never rename a landed one.
+ */
+export const AUDIT_EVENTS = [
+  // gateway core
+  'login.password.success', // Jellyfin accepted a password and the token was released
+  'login.password.failure', // Jellyfin refused a password
+  'login.quickconnect.success', // a Quick Connect token approved through the gateway was released
+  'login.quickconnect.refused', // a Quick Connect code authorised outside the gateway
+  'quickconnect.authorized', // a verified session authorised a Quick Connect code
+  'session.logout', // a session logged out through the gateway
+  'session.adopted', // a pre-existing Jellyfin session adopted during the adoption window
+  'gate.refused', // a request carried a token the gate does not know
+  // second factors and the login challenge (server/factors, server/login/challenge.ts)
+  'login.challenge.issued', // a correct password whose token is held until a second factor
+  'login.challenge.passed', // a second factor released a held token (detail.method)
+  'login.challenge.failure', // a wrong code or assertion inside a challenge (detail.method, attemptsLeft)
+  'login.challenge.ended', // too many wrong codes: the held token was revoked at Jellyfin
+  'login.challenge.expired', // nobody completed the challenge in time: the held token was revoked
+  'login.trusted_browser', // a trusted-browser cookie released a login without a second factor
+  'login.totp_in_password', // a native client's password carried a valid TOTP code
+  'factor.totp.enrolled', // a TOTP authenticator was confirmed by its first code
+  'factor.totp.removed',
+  'factor.recovery.generated', // a new set of recovery codes replaced the old one
+  'factor.recovery.used', // a recovery code was redeemed (detail.remaining)
+  'factor.passkey.registered',
+  'factor.passkey.renamed',
+  'factor.passkey.removed',
+  'factor.passkey.counter_regression', // an assertion's signature counter went backwards: a cloned authenticator?
+  'factor.email.code_sent', // an e-mail one-time code was sent (login or address confirmation)
+  'factor.email.confirmed', // an e-mail address was confirmed for codes (or set by an admin)
+  'factor.email.removed',
+  'factor.failure', // a wrong code outside a login challenge (self-service confirmation)
+  'factor.locked', // a user reached the wrong-code limit: code checks paused
+  'factor.reset', // an admin reset a user's second factors
+  'factor.settings.changed', // an admin changed a user's second-factor settings
+  'trusted_browser.created',
+  'trusted_browser.revoked',
+  // the guard (server/guard) and the audit log itself (server/audit)
+  'guard.ban.imposed', // failures reached MaxFailedAttempts: an address banned, a user name locked (detail.scope, reason, expiresAt)
+  'guard.ban.lifted', // an admin lifted one ban (detail.scope, subject)
+  'guard.ban.lifted_all', // an admin lifted every ban (detail.count)
+  'guard.login.locked', // a locked user name was answered as a wrong password (detail.scope)
+  'guard.login.busy', // too many attempts of one address in flight: refused before Jellyfin
+  'guard.allowlist.refused', // a login from outside the user's IP allowlist, refused before Jellyfin
+  'guard.allowlist.changed', // an admin changed a user's IP allowlist
+  'guard.travel.impossible', // a login too far, too fast from the previous one (detail.speedKmh; outcome refused when blocked)
+  'guard.device.new', // a user signed in from a device never seen for them
+  'guard.network.new', // a user signed in from a network never seen for them
+  'guard.password.checked', // a breached-password check (detail.result clean | breached | unavailable, count)
+  'audit.exported', // an admin exported the audit log (detail.format, rows)
+  'audit.purged', // retention removed old rows (detail.rows, reason)
+  'audit.dropped', // the write queue overflowed and events were lost (detail.count)
+  'audit.seal_invalid', // at start-up the chain's sealed ends did not match: the log was edited while stopped
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENTS)[number];
+
+export type AuditOutcome = 'success' | 'failure' | 'refused' | 'info';
