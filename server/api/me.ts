@@ -1,0 +1,277 @@
+import type Router from '@koa/router';
+import type { GatewayContext, GatewayState } from '../context.ts';
+import { HttpError } from '../errors.ts';
+import type { Services } from '../services.ts';
+import { requireSession } from './auth.ts';
+import { Factors, type FactorKind } from '../factors/index.ts';
+import type { PasskeyInfo as StoredPasskey } from '../factors/passkeys.ts';
+import type { TrustedBrowserInfo } from '../factors/trusted-browser.ts';
+import { isEmailAddress } from '../factors/email.ts';
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
+import { enrolledFirstFactor, isoOrNull, noStore, readJson, rpOf } from './factors.ts';
+import {
+  ConfirmCodeRequestSchema,
+  RegisterPasskeyRequestSchema,
+  RenamePasskeyRequestSchema,
+  SetEmailRequestSchema,
+  type MeResponse,
+  type PasskeyInfo,
+  type TrustedBrowser,
+} from '../../shared/api/factors.ts';
+
+/**
+ * Self-service second factors under `/JellyfinSecurity/Me` (shared/api/factors.ts lists them). Every
+ * route needs a verified Jellyfin token (any credential form). Confirmation codes count towards the
+ * user's wrong-code limit and are reported to the brute-force guard like login codes.
+ *
+ * Removing a factor is refused when it is the user's last one and policy requires a factor (add the
+ * new one first). A fresh proof before removal (step-up) is the step-up work's to add.
+ */
+export function presentPasskey(p: StoredPasskey): PasskeyInfo {
+  return { id: p.id, name: p.name, createdAt: new Date(p.createdAt).toISOString(), lastUsedAt: isoOrNull(p.lastUsedAt), backedUp: p.backedUp };
+}
+
+export function presentTrustedBrowser(t: TrustedBrowserInfo): TrustedBrowser {
+  return {
+    id: t.id,
+    label: t.label,
+    ipPrefix: t.ipPrefix,
+    createdAt: new Date(t.createdAt).toISOString(),
+    expiresAt: new Date(t.expiresAt).toISOString(),
+    lastUsedAt: isoOrNull(t.lastUsedAt),
+  };
+}
+
+function me(ctx: GatewayContext): string {
+  return ctx.state.session!.userId;
+}
+
+async function nameOf(services: Services, userId: string): Promise<string> {
+  return (await services.users.get(userId))?.name ?? userId;
+}
+
+async function assertNotLocked(services: Services, userId: string): Promise<void> {
+  const until = await services.factors.attempts.lockedUntil(userId);
+  if (until !== undefined) {
+    const seconds = Math.ceil((until - services.clock.now()) / 1000);
+    throw new HttpError(429, 'too_many_attempts', `Too many wrong codes. Try again in ${Math.ceil(seconds / 60)} minutes.`, {
+      'retry-after': String(seconds),
+    });
+  }
+}
+
+/** A wrong self-service confirmation code: counted per user, reported to the guard, audited. */
+async function wrongCode(ctx: GatewayContext, services: Services, kind: FactorKind): Promise<never> {
+  const userId = me(ctx);
+  const userName = await nameOf(services, userId);
+  services.factors.recordFailure(kind, { ip: ctx.state.client.ip, userId, username: userName });
+  const r = await services.factors.attempts.fail(userId);
+  services.factors.audit({ type: 'factor.failure', outcome: 'failure', userId, userName, ip: ctx.state.client.ip, detail: { method: kind } });
+  if (r.locked) services.factors.audit({ type: 'factor.locked', outcome: 'refused', userId, userName, ip: ctx.state.client.ip });
+  throw new HttpError(400, 'invalid_code', 'That code is not right.');
+}
+
+/** Refuse to remove the last factor of a user who must have one. */
+async function assertCanRemove(services: Services, userId: string, removing: 'totp' | 'passkey' | 'email', passkeyId?: string): Promise<void> {
+  const s = await services.factors.summary(userId);
+  const raw = {
+    totp: await services.factors.totp.isEnrolled(userId),
+    passkeys: await services.factors.passkeys.count(userId),
+    email: services.factors.email.enabled ? ((await services.factors.email.address(userId))?.email ?? null) : null,
+  };
+  const remaining =
+    (removing === 'totp' ? false : raw.totp) ||
+    (removing === 'passkey' && passkeyId ? raw.passkeys - 1 : raw.passkeys) > 0 ||
+    (removing === 'email' ? null : raw.email) !== null;
+  if (remaining) return;
+  const after = { ...s, totp: false, passkeys: 0, email: null, enrolled: false };
+  const known = await services.users.get(userId);
+  const requirement = await services.factors.requirement(userId, known?.isAdmin === true, after);
+  if (requirement.required) throw new HttpError(409, 'factor_required', 'This is your last second factor and one is required: add another first.');
+}
+
+export function mountMeRoutes(router: Router<GatewayState>, services: Services): void {
+  const auth = requireSession(services);
+  const { factors } = services;
+  const audit = (ctx: GatewayContext, type: Parameters<Factors['audit']>[0]['type'], detail?: Record<string, unknown>) =>
+    factors.audit({ type, outcome: 'success', userId: me(ctx), ip: ctx.state.client.ip, deviceId: ctx.state.session?.deviceId, detail });
+
+  router.get('/Me', auth, async (ctx) => {
+    const userId = me(ctx);
+    const known = await services.users.get(userId);
+    const [totp, passkeys, email, recoveryCodesRemaining, trusted, summary] = await Promise.all([
+      factors.totp.status(userId),
+      factors.passkeys.list(userId),
+      factors.email.address(userId),
+      factors.recovery.remaining(userId),
+      factors.trustedBrowsers.list(userId),
+      factors.summary(userId),
+    ]);
+    const requirement = await factors.requirement(userId, known?.isAdmin === true, summary);
+    const c = services.config;
+    const body: MeResponse = {
+      userId,
+      userName: known?.name ?? userId,
+      isAdmin: known?.isAdmin === true,
+      secondFactorRequired: requirement.required,
+      factors: {
+        totp: { enrolled: totp.enrolled, confirmedAt: isoOrNull(totp.confirmedAt), pending: totp.pending },
+        passkeys: passkeys.map(presentPasskey),
+        email: email ? { address: email.email, setBy: email.setBy, confirmedAt: new Date(email.confirmedAt).toISOString() } : null,
+        recoveryCodesRemaining,
+      },
+      trustedBrowsers: trusted.map(presentTrustedBrowser),
+      options: {
+        totp: c.TOTPEnabled,
+        passkeys: c.PasskeysEnabled,
+        email: factors.email.enabled,
+        recoveryCodes: c.RecoveryCodesEnabled,
+        totpInPassword: c.AllowTOTPInPassword && c.TOTPEnabled,
+        trustedDeviceDays: c.TrustedDeviceDays,
+        showBuiltIn2FAButton: c.ShowBuiltIn2FAButton,
+        showBuiltInPasskeyButton: c.ShowBuiltInPasskeyButton && c.PasskeysEnabled,
+      },
+    };
+    noStore(ctx);
+    ctx.body = body;
+  });
+
+  // ── TOTP ──
+  router.post('/Me/TOTP', auth, async (ctx) => {
+    if (!services.config.TOTPEnabled) throw new HttpError(400, 'method_unavailable', 'TOTP is turned off.');
+    const userId = me(ctx);
+    noStore(ctx);
+    ctx.body = await factors.totp.beginEnrollment(userId, await nameOf(services, userId));
+  });
+
+  router.post('/Me/TOTP/Confirm', auth, async (ctx) => {
+    if (!services.config.TOTPEnabled) throw new HttpError(400, 'method_unavailable', 'TOTP is turned off.');
+    const input = await readJson(ctx, ConfirmCodeRequestSchema);
+    const userId = me(ctx);
+    await assertNotLocked(services, userId);
+    if (!(await factors.totp.status(userId)).pending) throw new HttpError(409, 'no_enrollment', 'Start the TOTP set-up first.');
+    if (!(await factors.totp.confirmEnrollment(userId, input.code))) return wrongCode(ctx, services, 'totp');
+    await factors.attempts.succeed(userId);
+    noStore(ctx);
+    ctx.body = { recoveryCodes: await enrolledFirstFactor(ctx, services, userId, await nameOf(services, userId), 'totp') };
+  });
+
+  router.delete('/Me/TOTP', auth, async (ctx) => {
+    const userId = me(ctx);
+    await assertCanRemove(services, userId, 'totp');
+    if (!(await factors.totp.remove(userId))) throw new HttpError(404, 'not_enrolled', 'No authenticator app is set up.');
+    await factors.afterPrimaryRemoved(userId);
+    audit(ctx, 'factor.totp.removed');
+    ctx.status = 204;
+  });
+
+  // ── Recovery codes ──
+  router.post('/Me/RecoveryCodes', auth, async (ctx) => {
+    if (!services.config.RecoveryCodesEnabled) throw new HttpError(400, 'method_unavailable', 'Recovery codes are turned off.');
+    const userId = me(ctx);
+    if (!Factors.hasPrimary(await factors.summary(userId))) {
+      throw new HttpError(409, 'no_factor', 'Recovery codes back up a second factor: set one up first.');
+    }
+    const recoveryCodes = await factors.recovery.generate(userId);
+    audit(ctx, 'factor.recovery.generated');
+    noStore(ctx);
+    ctx.body = { recoveryCodes };
+  });
+
+  // ── Passkeys ──
+  router.post('/Me/Passkeys/Options', auth, async (ctx) => {
+    if (!services.config.PasskeysEnabled) throw new HttpError(400, 'method_unavailable', 'Passkeys are turned off.');
+    const userId = me(ctx);
+    noStore(ctx);
+    ctx.body = await factors.passkeys.registrationOptions({ id: userId, name: await nameOf(services, userId) }, rpOf(ctx, services));
+  });
+
+  router.post('/Me/Passkeys', auth, async (ctx) => {
+    if (!services.config.PasskeysEnabled) throw new HttpError(400, 'method_unavailable', 'Passkeys are turned off.');
+    const input = await readJson(ctx, RegisterPasskeyRequestSchema);
+    const userId = me(ctx);
+    const wasFirst = !Factors.hasPrimary(await factors.summary(userId));
+    const r = await factors.passkeys.verifyRegistration(userId, input.response as unknown as RegistrationResponseJSON, input.name ?? 'Passkey');
+    if (!r.ok) {
+      if (r.reason === 'duplicate_credential') throw new HttpError(409, 'duplicate_credential', 'This passkey is already registered.');
+      throw new HttpError(400, r.reason === 'unknown_ceremony' ? 'unknown_ceremony' : 'invalid_passkey', 'The passkey could not be registered. Try again.');
+    }
+    const recoveryCodes = wasFirst ? await enrolledFirstFactor(ctx, services, userId, await nameOf(services, userId), 'passkey') : [];
+    if (!wasFirst) audit(ctx, 'factor.passkey.registered', { credentialId: r.passkey.id });
+    noStore(ctx);
+    ctx.status = 201;
+    ctx.body = { ...presentPasskey(r.passkey), recoveryCodes };
+  });
+
+  router.patch('/Me/Passkeys/:id', auth, async (ctx) => {
+    const input = await readJson(ctx, RenamePasskeyRequestSchema);
+    const userId = me(ctx);
+    const id = ctx.params.id ?? '';
+    if (!(await factors.passkeys.rename(userId, id, input.name))) throw new HttpError(404, 'unknown_passkey', 'No such passkey.');
+    audit(ctx, 'factor.passkey.renamed', { credentialId: id });
+    const p = (await factors.passkeys.list(userId)).find((x) => x.id === id)!;
+    ctx.body = presentPasskey(p);
+  });
+
+  router.delete('/Me/Passkeys/:id', auth, async (ctx) => {
+    const userId = me(ctx);
+    const id = ctx.params.id ?? '';
+    if (!(await factors.passkeys.list(userId)).some((p) => p.id === id)) throw new HttpError(404, 'unknown_passkey', 'No such passkey.');
+    await assertCanRemove(services, userId, 'passkey', id);
+    if (!(await factors.passkeys.remove(userId, id))) throw new HttpError(404, 'unknown_passkey', 'No such passkey.');
+    await factors.afterPrimaryRemoved(userId);
+    audit(ctx, 'factor.passkey.removed', { credentialId: id });
+    ctx.status = 204;
+  });
+
+  // ── E-mail ──
+  router.put('/Me/Email', auth, async (ctx) => {
+    if (!factors.email.enabled) throw new HttpError(400, 'method_unavailable', 'E-mail codes are turned off.');
+    const input = await readJson(ctx, SetEmailRequestSchema);
+    if (!isEmailAddress(input.email)) throw new HttpError(400, 'invalid_request', 'email: must be an e-mail address');
+    const userId = me(ctx);
+    const r = await factors.email.sendConfirmation(userId, input.email, ctx.state.client.ip, await nameOf(services, userId));
+    if (r.reason === 'rate_limited') throw new HttpError(429, 'too_many_emails', 'Too many codes were sent. Try again later.');
+    audit(ctx, 'factor.email.code_sent', { purpose: 'confirm' });
+    noStore(ctx);
+    ctx.status = 202;
+    ctx.body = { status: 'confirmation_sent', message: 'A confirmation code was sent to that address.' };
+  });
+
+  router.post('/Me/Email/Confirm', auth, async (ctx) => {
+    if (!factors.email.enabled) throw new HttpError(400, 'method_unavailable', 'E-mail codes are turned off.');
+    const input = await readJson(ctx, ConfirmCodeRequestSchema);
+    const userId = me(ctx);
+    await assertNotLocked(services, userId);
+    const r = await factors.email.verify(userId, 'confirm', input.code);
+    if (!r.ok) return wrongCode(ctx, services, 'email');
+    await factors.attempts.succeed(userId);
+    await factors.email.setAddress(userId, r.email, 'self');
+    audit(ctx, 'factor.email.confirmed', { setBy: 'self' });
+    const a = (await factors.email.address(userId))!;
+    noStore(ctx);
+    ctx.body = { address: a.email, setBy: a.setBy, confirmedAt: new Date(a.confirmedAt).toISOString() };
+  });
+
+  router.delete('/Me/Email', auth, async (ctx) => {
+    const userId = me(ctx);
+    await assertCanRemove(services, userId, 'email');
+    if (!(await factors.email.removeAddress(userId))) throw new HttpError(404, 'not_enrolled', 'No e-mail address is set.');
+    await factors.afterPrimaryRemoved(userId);
+    audit(ctx, 'factor.email.removed');
+    ctx.status = 204;
+  });
+
+  // ── Trusted browsers ──
+  router.get('/Me/TrustedBrowsers', auth, async (ctx) => {
+    noStore(ctx);
+    ctx.body = (await factors.trustedBrowsers.list(me(ctx))).map(presentTrustedBrowser);
+  });
+
+  router.delete('/Me/TrustedBrowsers/:id', auth, async (ctx) => {
+    const id = ctx.params.id ?? '';
+    if (!(await factors.trustedBrowsers.revoke(me(ctx), id))) throw new HttpError(404, 'unknown_trusted_browser', 'No such trusted browser.');
+    audit(ctx, 'trusted_browser.revoked', { trustedBrowserId: id });
+    ctx.status = 204;
+  });
+}

@@ -1,0 +1,350 @@
+import { randomBytes } from 'node:crypto';
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+  type RegistrationResponseJSON,
+} from '@simplewebauthn/server';
+import type { Clock } from '../clock.ts';
+import type { DB } from '../store/index.ts';
+import type { WebauthnCeremoniesTable } from '../store/schema.ts';
+
+/**
+ * Passkeys (WebAuthn Level 3) with @simplewebauthn/server. Several per user, each named; user
+ * verification is REQUIRED in both ceremonies (§7.1 step 15 / §7.2 step 17 with
+ * `requireUserVerification: true`); credential ids are unique across users (the table's primary key).
+ *
+ * The signature counter (§6.1.1) is checked here rather than inside the library so that a regression
+ * can be told apart from a bad signature: a regression on a valid signature is a cloned-authenticator
+ * signal (§7.2 step 22), reported to the caller (which records it as a risk) and refused (fail closed).
+ * Authenticators that do not implement a counter always send 0; a zero counter on both sides is accepted.
+ *
+ * Each ceremony's challenge is stored (it survives a restart) and can be used once.
+ */
+export const CEREMONY_MS = 5 * 60 * 1000;
+export const PASSKEY_NAME_MAX = 64;
+
+/**
+ * The relying party a ceremony runs for. With `PublicUrl` configured, its host is the RP ID and its
+ * origin the only accepted origin. Without it, the request's own Host (as the trusted-proxy-aware
+ * client address step read it) is used: the browser binds every signature to the origin it really
+ * is on, and a credential only ever verifies for the RP ID stored with it, so a forged Host header can
+ * make a ceremony fail but cannot make another site's assertion count. Set PublicUrl in production.
+ */
+export interface RelyingParty {
+  rpID: string;
+  origin: string;
+  rpName: string;
+}
+
+const HOST = /^(?<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?<port>\d{1,5}))?$/i;
+
+export function relyingParty(
+  publicUrl: string | undefined,
+  request: { proto: string; host: string | undefined },
+  rpName = 'Jellyfin',
+): RelyingParty | undefined {
+  if (publicUrl) {
+    const u = new URL(publicUrl);
+    return { rpID: u.hostname, origin: u.origin, rpName };
+  }
+  const m = request.host ? HOST.exec(request.host.trim()) : null;
+  if (!m?.groups) return undefined;
+  const name = m.groups.name!.toLowerCase();
+  // WebAuthn RP IDs are domains: an IP literal cannot be one (browsers refuse the ceremony).
+  if (name.startsWith('[') || /^\d+(\.\d+){3}$/.test(name)) return undefined;
+  const proto = request.proto === 'https' ? 'https' : 'http';
+  // Browsers offer WebAuthn over http only on localhost (a secure context).
+  if (proto === 'http' && name !== 'localhost' && !name.endsWith('.localhost')) return undefined;
+  return { rpID: name, origin: `${proto}://${m[0]!.toLowerCase()}`, rpName };
+}
+
+export interface PasskeyInfo {
+  id: string;
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  transports: string[];
+  backedUp: boolean;
+  deviceType: string | null;
+}
+
+export type PasskeyCheck =
+  | { ok: true; credentialId: string; name: string }
+  | { ok: false; reason: 'unknown_ceremony' | 'unknown_credential' | 'invalid' | 'counter_regression'; credentialId?: string };
+
+export type PasskeyRegistration =
+  | { ok: true; passkey: PasskeyInfo }
+  | { ok: false; reason: 'unknown_ceremony' | 'invalid' | 'duplicate_credential' };
+
+/** The challenge inside a response's clientDataJSON, or undefined. */
+function challengeOf(clientDataJSON: unknown): string | undefined {
+  if (typeof clientDataJSON !== 'string' || clientDataJSON.length > 4096) return undefined;
+  try {
+    const c = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')) as { challenge?: unknown };
+    return typeof c.challenge === 'string' ? c.challenge : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** WebAuthn user handles must not be personal data (§14.6.1): the opaque Jellyfin user id's bytes. */
+function userHandle(userId: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Buffer.from(userId, 'hex'));
+}
+
+export class Passkeys {
+  constructor(
+    private readonly db: DB,
+    private readonly clock: Clock,
+  ) {}
+
+  async list(userId: string): Promise<PasskeyInfo[]> {
+    const rows = await this.db.selectFrom('factor_passkeys').selectAll().where('user_id', '=', userId).orderBy('created_at').execute();
+    return rows.map((r) => ({
+      id: r.credential_id,
+      name: r.name,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+      transports: JSON.parse(r.transports) as string[],
+      backedUp: r.backed_up === 1,
+      deviceType: r.device_type,
+    }));
+  }
+
+  async count(userId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('factor_passkeys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  private async newCeremony(
+    kind: WebauthnCeremoniesTable['kind'],
+    userId: string,
+    rp: RelyingParty,
+    loginChallengeId: string | null,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    // The library base64url-encodes challenge bytes into the options (a string would be taken as UTF-8).
+    const bytes = new Uint8Array(randomBytes(32));
+    const challenge = Buffer.from(bytes).toString('base64url');
+    const now = this.clock.now();
+    await this.db
+      .insertInto('webauthn_ceremonies')
+      .values({
+        id: challenge,
+        kind,
+        user_id: userId,
+        challenge,
+        login_challenge_id: loginChallengeId,
+        rp_id: rp.rpID,
+        origin: rp.origin,
+        created_at: now,
+        expires_at: now + CEREMONY_MS,
+        used_at: null,
+      })
+      .execute();
+    return bytes;
+  }
+
+  /** Take a ceremony for one use: it must be this user's, of this kind, unexpired and unused. */
+  private async takeCeremony(
+    kind: WebauthnCeremoniesTable['kind'],
+    userId: string,
+    clientDataJSON: unknown,
+    loginChallengeId: string | null,
+  ): Promise<WebauthnCeremoniesTable | undefined> {
+    const challenge = challengeOf(clientDataJSON);
+    if (!challenge) return undefined;
+    const now = this.clock.now();
+    const row = await this.db.selectFrom('webauthn_ceremonies').selectAll().where('id', '=', challenge).executeTakeFirst();
+    if (!row || row.kind !== kind || row.user_id !== userId || row.used_at !== null || row.expires_at <= now) return undefined;
+    if (row.login_challenge_id !== loginChallengeId) return undefined;
+    const res = await this.db
+      .updateTable('webauthn_ceremonies')
+      .set({ used_at: now })
+      .where('id', '=', challenge)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return res.numUpdatedRows === 1n ? row : undefined;
+  }
+
+  async registrationOptions(
+    user: { id: string; name: string },
+    rp: RelyingParty,
+    loginChallengeId: string | null = null,
+  ): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    const existing = await this.db.selectFrom('factor_passkeys').select(['credential_id', 'transports']).where('user_id', '=', user.id).execute();
+    const challenge = await this.newCeremony('registration', user.id, rp, loginChallengeId);
+    return generateRegistrationOptions({
+      rpName: rp.rpName,
+      rpID: rp.rpID,
+      userName: user.name,
+      userDisplayName: user.name,
+      userID: userHandle(user.id),
+      challenge,
+      timeout: CEREMONY_MS,
+      attestationType: 'none',
+      excludeCredentials: existing.map((e) => ({ id: e.credential_id, transports: JSON.parse(e.transports) as string[] })),
+      authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
+    });
+  }
+
+  async verifyRegistration(
+    userId: string,
+    response: RegistrationResponseJSON,
+    name: string,
+    loginChallengeId: string | null = null,
+  ): Promise<PasskeyRegistration> {
+    const ceremony = await this.takeCeremony('registration', userId, response.response?.clientDataJSON, loginChallengeId);
+    if (!ceremony) return { ok: false, reason: 'unknown_ceremony' };
+    let v;
+    try {
+      v = await verifyRegistrationResponse({
+        response,
+        expectedChallenge: ceremony.challenge,
+        expectedOrigin: ceremony.origin,
+        expectedRPID: ceremony.rp_id,
+        requireUserVerification: true,
+      });
+    } catch {
+      return { ok: false, reason: 'invalid' };
+    }
+    if (!v.verified) return { ok: false, reason: 'invalid' };
+    const { credential, credentialDeviceType, credentialBackedUp, aaguid } = v.registrationInfo;
+    const now = this.clock.now();
+    const transports = credential.transports ?? response.response.transports ?? [];
+    const cleanName = name.trim().slice(0, PASSKEY_NAME_MAX) || 'Passkey';
+    const inserted = await this.db
+      .insertInto('factor_passkeys')
+      .values({
+        credential_id: credential.id,
+        user_id: userId,
+        public_key: Buffer.from(credential.publicKey).toString('base64url'),
+        counter: credential.counter,
+        transports: JSON.stringify(transports),
+        name: cleanName,
+        rp_id: ceremony.rp_id,
+        aaguid,
+        device_type: credentialDeviceType,
+        backed_up: credentialBackedUp ? 1 : 0,
+        created_at: now,
+        last_used_at: null,
+      })
+      .onConflict((oc) => oc.column('credential_id').doNothing())
+      .executeTakeFirst();
+    if (!inserted.numInsertedOrUpdatedRows) return { ok: false, reason: 'duplicate_credential' };
+    return {
+      ok: true,
+      passkey: {
+        id: credential.id,
+        name: cleanName,
+        createdAt: now,
+        lastUsedAt: null,
+        transports,
+        backedUp: credentialBackedUp,
+        deviceType: credentialDeviceType,
+      },
+    };
+  }
+
+  async authenticationOptions(
+    userId: string,
+    rp: RelyingParty,
+    loginChallengeId: string | null = null,
+  ): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const creds = await this.db
+      .selectFrom('factor_passkeys')
+      .select(['credential_id', 'transports'])
+      .where('user_id', '=', userId)
+      .where('rp_id', '=', rp.rpID)
+      .execute();
+    const challenge = await this.newCeremony('authentication', userId, rp, loginChallengeId);
+    return generateAuthenticationOptions({
+      rpID: rp.rpID,
+      challenge,
+      timeout: CEREMONY_MS,
+      userVerification: 'required',
+      allowCredentials: creds.map((c) => ({ id: c.credential_id, transports: JSON.parse(c.transports) as string[] })),
+    });
+  }
+
+  async verifyAuthentication(
+    userId: string,
+    response: AuthenticationResponseJSON,
+    loginChallengeId: string | null = null,
+  ): Promise<PasskeyCheck> {
+    const ceremony = await this.takeCeremony('authentication', userId, response.response?.clientDataJSON, loginChallengeId);
+    if (!ceremony) return { ok: false, reason: 'unknown_ceremony' };
+    const cred = await this.db
+      .selectFrom('factor_passkeys')
+      .selectAll()
+      .where('credential_id', '=', String(response.id))
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    if (!cred || cred.rp_id !== ceremony.rp_id) return { ok: false, reason: 'unknown_credential' };
+    let v;
+    try {
+      v = await verifyAuthenticationResponse({
+        response,
+        expectedChallenge: ceremony.challenge,
+        expectedOrigin: ceremony.origin,
+        expectedRPID: ceremony.rp_id,
+        // The counter is judged below, after the signature is known to be good.
+        credential: { id: cred.credential_id, publicKey: new Uint8Array(Buffer.from(cred.public_key, 'base64url')), counter: 0 },
+        requireUserVerification: true,
+      });
+    } catch {
+      return { ok: false, reason: 'invalid', credentialId: cred.credential_id };
+    }
+    if (!v.verified || !v.authenticationInfo.userVerified) return { ok: false, reason: 'invalid', credentialId: cred.credential_id };
+    const newCounter = v.authenticationInfo.newCounter;
+    if ((newCounter > 0 || cred.counter > 0) && newCounter <= cred.counter) {
+      return { ok: false, reason: 'counter_regression', credentialId: cred.credential_id };
+    }
+    const res = await this.db
+      .updateTable('factor_passkeys')
+      .set({ counter: newCounter, last_used_at: this.clock.now(), backed_up: v.authenticationInfo.credentialBackedUp ? 1 : 0 })
+      .where('credential_id', '=', cred.credential_id)
+      .where('counter', '=', cred.counter)
+      .executeTakeFirst();
+    if (res.numUpdatedRows !== 1n) return { ok: false, reason: 'counter_regression', credentialId: cred.credential_id };
+    return { ok: true, credentialId: cred.credential_id, name: cred.name };
+  }
+
+  async rename(userId: string, credentialId: string, name: string): Promise<boolean> {
+    const clean = name.trim().slice(0, PASSKEY_NAME_MAX);
+    if (!clean) return false;
+    const res = await this.db
+      .updateTable('factor_passkeys')
+      .set({ name: clean })
+      .where('credential_id', '=', credentialId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return res.numUpdatedRows === 1n;
+  }
+
+  async remove(userId: string, credentialId: string): Promise<boolean> {
+    const res = await this.db
+      .deleteFrom('factor_passkeys')
+      .where('credential_id', '=', credentialId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return res.numDeletedRows === 1n;
+  }
+
+  async removeAll(userId: string): Promise<void> {
+    await this.db.deleteFrom('factor_passkeys').where('user_id', '=', userId).execute();
+    await this.db.deleteFrom('webauthn_ceremonies').where('user_id', '=', userId).execute();
+  }
+
+  async sweep(): Promise<void> {
+    await this.db.deleteFrom('webauthn_ceremonies').where('expires_at', '<', this.clock.now()).execute();
+  }
+}

@@ -1,0 +1,112 @@
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/index.ts';
+import { ConfigError } from '../config/index.ts';
+import type { Logger } from '../log.ts';
+import type { DB } from '../store/index.ts';
+import type { Keys } from '../store/keys.ts';
+import type { TokenRegistry } from '../gate/tokens.ts';
+import type { UserDirectory } from '../gate/users.ts';
+import type { JellyfinClient } from '../jellyfin/upstream.ts';
+import type { JellyfinProxy } from '../jellyfin/proxy.ts';
+import type { AuditSink } from '../audit/index.ts';
+import { Factors, type FailureRecorder } from '../factors/index.ts';
+import { LoginChallenges } from './challenge-store.ts';
+import { SecondFactorPolicy } from './challenge.ts';
+import { totpInPassword } from './challenge-totp-password.ts';
+import type { LoginHooks } from './hooks.ts';
+
+export interface SecondFactorSetupDeps {
+  db: DB;
+  clock: Clock;
+  keys: Keys;
+  config: Config;
+  log: Logger;
+  tokens: TokenRegistry;
+  users: UserDirectory;
+  jellyfin: JellyfinClient;
+  proxy: JellyfinProxy;
+  loginHooks: LoginHooks;
+  /** Read at call time: the audit and guard work may replace these on the Services object. */
+  sinks: () => { audit: AuditSink; factorFailures: FailureRecorder };
+}
+
+/**
+ * Build the second-factor parts for server/app.ts: the factors, the challenge store and the policy;
+ * set the password login's `decide` to the policy; `start()` adds the TOTP-in-password `before` hook.
+ */
+export function createSecondFactor(deps: SecondFactorSetupDeps) {
+  const { config, log } = deps;
+  if (config.EmailOTPEnabled && !config.SMTP) {
+    throw new ConfigError('invalid configuration:\n  EmailOTPEnabled: e-mail codes need SMTP (Host and From at least)');
+  }
+  if (config.PasskeysEnabled && !config.PublicUrl) {
+    log.warn('PublicUrl is not set: passkeys use the Host of each request as their relying party (set JELLYGUARD_PUBLIC_URL)');
+  }
+  const factors = new Factors({
+    db: deps.db,
+    clock: deps.clock,
+    keys: deps.keys,
+    config,
+    log,
+    audit: () => deps.sinks().audit,
+    failures: () => deps.sinks().factorFailures,
+  });
+  const challenges = new LoginChallenges({
+    db: deps.db,
+    clock: deps.clock,
+    encryptionKey: deps.keys.encryptionKey,
+    tokens: deps.tokens,
+    jellyfin: deps.jellyfin,
+    challengeSeconds: config.ChallengeSeconds,
+    log: (m) => log.warn(m),
+    audit: (e) => factors.audit(e),
+  });
+  const secondFactor = new SecondFactorPolicy({ factors, challenges, tokens: deps.tokens, users: deps.users });
+  deps.loginHooks.decide = secondFactor.decide;
+  const totpHook = totpInPassword({
+    factors,
+    policy: secondFactor,
+    challenges,
+    hooks: deps.loginHooks,
+    proxy: deps.proxy,
+    tokens: deps.tokens,
+    users: deps.users,
+    enabled: () => config.AllowTOTPInPassword && config.TOTPEnabled,
+  });
+  let sweeping: NodeJS.Timeout | undefined;
+  let inflight: Promise<void> = Promise.resolve();
+  const sweepAll = () => {
+    inflight = inflight
+      .then(async () => {
+        await challenges.sweep();
+        await factors.sweep();
+      })
+      .catch((e) => log.error('second-factor sweep failed', e));
+    return inflight;
+  };
+  return {
+    factors,
+    challenges,
+    secondFactor,
+    /** Sweep now (restart recovery: expire and revoke what is due) and then on a timer. */
+    /**
+     * Called once the gateway is wired: adds the TOTP-in-password hook LAST among the `before` hooks
+     * (it answers the login itself, so the guard's checks must have run), then sweeps now (restart
+     * recovery: expire and revoke what is due) and every `intervalMs`.
+     */
+    start(intervalMs = 15_000) {
+      if (!deps.loginHooks.before.includes(totpHook)) deps.loginHooks.before.push(totpHook);
+      void sweepAll();
+      sweeping = setInterval(() => void sweepAll(), intervalMs);
+      sweeping.unref();
+    },
+    /** One sweep, awaited (tests call it after moving the clock). */
+    sweep: () => sweepAll(),
+    async stop() {
+      if (sweeping) clearInterval(sweeping);
+      sweeping = undefined;
+      await inflight;
+      factors.close();
+    },
+  };
+}

@@ -1,0 +1,212 @@
+import type { GatewayContext } from '../context.ts';
+import type { BufferedResponse } from '../jellyfin/proxy.ts';
+import type { TokenRegistry } from '../gate/tokens.ts';
+import type { UserDirectory } from '../gate/users.ts';
+import { Factors, type FactorSummary, type LoginMethod, type Requirement } from '../factors/index.ts';
+import { readTrustedDeviceCookie } from '../factors/trusted-browser.ts';
+import type { SecondFactorRequired } from '../../shared/api/factors.ts';
+import type { LoginChallenges } from './challenge-store.ts';
+import type { LoginDecision, PasswordAttempt } from './hooks.ts';
+import type { AuthenticationResult } from './result.ts';
+
+/**
+ * What a correct password still needs (DESIGN: a password login, step 3). The decision runs as a list
+ * of steps, each of which may release the login (a bypass) or answer the client itself; the first
+ * that does wins, and a login no step settled is held behind a challenge:
+ *
+ *   1. noSecondFactorNeeded — the user has no factor and none is required: release ("password").
+ *   2. trustedBrowser       — a valid trusted-browser cookie for this user, browser and network.
+ *   (the approvals work inserts LAN bypass, paired device, approve-on-phone and hold steps here;
+ *    `extraMethods` adds "phone" to the challenge of a user with an enrolled phone)
+ *   →  challenge            — hold the token (pending), answer 401 with the challenge JSON.
+ *
+ * A user with no factor whom policy requires to have one gets a challenge whose only method is
+ * "enroll": the gateway's login page enrolls TOTP or a passkey inside it, then completes the login.
+ * If no method can be enrolled (both disabled), the login is refused and the token revoked.
+ */
+export interface LoginFacts {
+  ctx: GatewayContext;
+  attempt: PasswordAttempt;
+  result: AuthenticationResult;
+  /** Jellyfin's 200 answer (released verbatim, now or after the challenge). */
+  upstream: BufferedResponse;
+  summary: FactorSummary;
+  requirement: Requirement;
+}
+
+export type StepOutcome = { kind: 'release'; method: string } | { kind: 'respond'; response: BufferedResponse };
+
+export interface LoginStep {
+  name: string;
+  run(facts: LoginFacts): Promise<StepOutcome | undefined>;
+}
+
+export interface PolicyDeps {
+  factors: Factors;
+  challenges: LoginChallenges;
+  tokens: TokenRegistry;
+  users: UserDirectory;
+}
+
+export function jsonResponse(status: number, body: unknown): BufferedResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    body: Buffer.from(JSON.stringify(body)),
+  };
+}
+
+function contentTypeOf(res: BufferedResponse): string | undefined {
+  const t = res.headers['content-type'];
+  return Array.isArray(t) ? t[0] : t;
+}
+
+/** The browser as the login request presents it: Jellyfin DeviceId, User-Agent, address. */
+export function loginBinding(ctx: GatewayContext, result: AuthenticationResult) {
+  return {
+    deviceId: result.deviceId ?? ctx.state.credential.deviceId ?? '',
+    userAgent: ctx.get('user-agent'),
+    ip: ctx.state.client.ip,
+  };
+}
+
+export const noSecondFactorNeeded: LoginStep = {
+  name: 'noSecondFactorNeeded',
+  run: async (f) => (f.requirement.required ? undefined : { kind: 'release', method: 'password' }),
+};
+
+export function trustedBrowser(factors: Factors): LoginStep {
+  return {
+    name: 'trustedBrowser',
+    async run(f) {
+      if (!factors.trustedBrowsers.enabled) return undefined;
+      const cookie = readTrustedDeviceCookie(f.ctx.get('cookie') || undefined);
+      if (!cookie) return undefined;
+      const binding = loginBinding(f.ctx, f.result);
+      if (!binding.deviceId) return undefined;
+      const id = await factors.trustedBrowsers.check(cookie, f.result.userId, binding);
+      if (!id) return undefined;
+      factors.audit({
+        type: 'login.trusted_browser',
+        outcome: 'success',
+        userId: f.result.userId,
+        userName: f.result.userName,
+        ip: binding.ip,
+        deviceId: binding.deviceId,
+        deviceName: f.result.deviceName,
+        client: f.result.client,
+        detail: { trustedBrowserId: id },
+      });
+      return { kind: 'release', method: 'trusted_browser' };
+    },
+  };
+}
+
+export class SecondFactorPolicy {
+  /** The bypass steps, in order. Other concerns insert theirs (before the final challenge). */
+  readonly steps: LoginStep[];
+  /**
+   * More ways to satisfy a challenge than the user's own factors (e.g. "phone", server/approvals): asked
+   * only for a user who has a factor; their methods come first in the challenge's list.
+   */
+  readonly extraMethods: Array<(f: LoginFacts) => Promise<LoginMethod[]>> = [];
+
+  constructor(private readonly deps: PolicyDeps) {
+    this.steps = [noSecondFactorNeeded, trustedBrowser(deps.factors)];
+  }
+
+  /** Decide; the caller releases or sends `response`. */
+  async evaluate(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, upstream: BufferedResponse): Promise<StepOutcome> {
+    const { factors, users } = this.deps;
+    // Remember the user (name, admin flag) even when the login is held: the admin list, SendEmailOTP by
+    // name and TOTP-in-password find users here.
+    await users.upsert({ id: result.userId, name: result.userName, isAdmin: result.isAdmin });
+    const summary = await factors.summary(result.userId);
+    const requirement = await factors.requirement(result.userId, result.isAdmin, summary);
+    const facts: LoginFacts = { ctx, attempt, result, upstream, summary, requirement };
+    for (const step of this.steps) {
+      const outcome = await step.run(facts);
+      if (!outcome) continue;
+      if (outcome.kind === 'release') {
+        await this.deps.challenges.supersede(result.userId, result.deviceId ?? ctx.state.credential.deviceId ?? null, this.deps.tokens.hash(result.accessToken));
+      }
+      return outcome;
+    }
+    return this.challenge(facts);
+  }
+
+  /** The `decide` hook of password logins (server/login/hooks.ts). */
+  readonly decide = async (
+    ctx: GatewayContext,
+    attempt: PasswordAttempt,
+    result: AuthenticationResult,
+    upstream?: BufferedResponse,
+  ): Promise<LoginDecision> => {
+    if (!upstream) throw new Error('the second-factor policy needs Jellyfin’s answer to hold a login');
+    const outcome = await this.evaluate(ctx, attempt, result, upstream);
+    if (outcome.kind === 'release') return outcome;
+    respond(ctx, outcome.response);
+    return { kind: 'handled' };
+  };
+
+  private async challenge(f: LoginFacts): Promise<StepOutcome> {
+    const { factors, challenges } = this.deps;
+    const { ctx, result } = f;
+    const enrollMethods = f.requirement.hasFactor ? [] : factors.enrollMethods();
+    const methods: LoginMethod[] = f.requirement.hasFactor ? Factors.methods(f.summary) : enrollMethods.length ? ['enroll'] : [];
+    if (f.requirement.hasFactor) {
+      for (const extra of this.extraMethods) for (const m of (await extra(f)).reverse()) if (!methods.includes(m)) methods.unshift(m);
+    }
+    const deviceId = result.deviceId ?? ctx.state.credential.deviceId ?? null;
+    const row = await challenges.create({
+      result,
+      body: f.upstream.body,
+      contentType: contentTypeOf(f.upstream),
+      methods,
+      ip: ctx.state.client.ip,
+      deviceId,
+      deviceName: result.deviceName ?? ctx.state.credential.device ?? null,
+      client: result.client ?? ctx.state.credential.client ?? null,
+      appVersion: result.appVersion ?? ctx.state.credential.version ?? null,
+    });
+    await challenges.supersede(result.userId, deviceId, row.token_hash);
+    const who = {
+      userId: result.userId,
+      userName: result.userName,
+      ip: ctx.state.client.ip,
+      deviceId,
+      deviceName: row.device_name,
+      client: row.client,
+    };
+    if (methods.length === 0) {
+      // Required, and nothing usable (nothing enrollable, or only factors of disabled methods): fail closed.
+      await challenges.end(row, 'failed', { reason: 'no_method_available' });
+      return {
+        kind: 'respond',
+        response: jsonResponse(403, {
+          error: 'second_factor_unavailable',
+          message: 'A second factor is required, but no method is available for this account. Ask the administrator.',
+        }),
+      };
+    }
+    factors.audit({ type: 'login.challenge.issued', outcome: 'info', ...who, detail: { methods } });
+    const body: SecondFactorRequired = {
+      error: 'second_factor_required',
+      message: methods[0] === 'enroll' ? 'Set up a second factor to finish signing in.' : 'A second factor is needed to finish signing in.',
+      challengeId: row.id,
+      methods,
+      enrollMethods,
+      expiresAt: new Date(row.expires_at).toISOString(),
+    };
+    return { kind: 'respond', response: jsonResponse(401, body) };
+  }
+}
+
+/** Send a BufferedResponse through Koa. */
+export function respond(ctx: GatewayContext, res: BufferedResponse): void {
+  ctx.status = res.status;
+  for (const [k, v] of Object.entries(res.headers)) ctx.set(k, v);
+  ctx.body = res.body;
+  const type = contentTypeOf(res);
+  if (type) ctx.set('content-type', type);
+}
