@@ -24,37 +24,60 @@ export type HeaderBag = Record<string, string | string[] | undefined>;
 /** A flat header list: `[name, value, name, value, …]`; a value may be several values of one header. */
 export type FlatHeaders = (string | string[])[];
 
-/** RFC 9110 §7.6.1 plus the de-facto ones (Keep-Alive, Proxy-Connection); `proxy-*` is matched by prefix. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade']);
-
-function isHopByHop(name: string): boolean {
-  return HOP_BY_HOP.has(name) || name.startsWith('proxy-');
-}
+/** How a request header is treated: passed on, hop-by-hop, or asserted by the gateway alone. */
+const PASS = 0;
+const HOP = 1;
+const ASSERTED = 2;
 
 /**
- * Request headers a client may not assert to Jellyfin. `host` is the upstream's own (undici writes it);
- * `expect` is answered by Node's server itself (100-continue) and undici refuses to send it;
- * `forwarded`, `x-real-ip` and every `x-forwarded-*` (For, Proto, Host, and Prefix/Port, which ASP.NET's
- * ForwardedHeaders can also honour) would let a client lie about where it is.
+ * Hop-by-hop headers (RFC 9110 §7.6.1 plus the de-facto Keep-Alive and Proxy-Connection; every `proxy-*`
+ * is matched by prefix), and the request headers a client may not assert to Jellyfin: `host` is the
+ * upstream's own (undici writes it); `expect` is answered by Node's server itself (100-continue) and undici
+ * refuses to send it; `forwarded`, `x-real-ip` and every `x-forwarded-*` (For, Proto, Host, and Prefix/Port,
+ * which ASP.NET's ForwardedHeaders can also honour) would let a client lie about where it is.
+ * One map lookup per header on the hot path; prefixes are checked only for names starting with p or x.
  */
-function isGatewayAsserted(name: string): boolean {
-  return name === 'host' || name === 'expect' || name === 'forwarded' || name === 'x-real-ip' ||
-    name.startsWith('x-forwarded-');
+const KNOWN = new Map<string, number>([
+  ['connection', HOP], ['keep-alive', HOP], ['te', HOP], ['trailer', HOP], ['trailers', HOP],
+  ['transfer-encoding', HOP], ['upgrade', HOP],
+  ['host', ASSERTED], ['expect', ASSERTED], ['forwarded', ASSERTED], ['x-real-ip', ASSERTED],
+]);
+
+function classify(name: string): number {
+  const known = KNOWN.get(name);
+  if (known !== undefined) return known;
+  const c = name.charCodeAt(0);
+  if (c === 112 /* p */ && name.startsWith('proxy-')) return HOP;
+  if (c === 120 /* x */ && name.startsWith('x-forwarded-')) return ASSERTED;
+  return PASS;
+}
+
+function isHopByHop(name: string): boolean {
+  return classify(name) === HOP;
 }
 
 /**
  * Header names listed in a Connection header (lower-cased, trimmed): they are hop-by-hop for this message.
- * `null` when there is none, which is the common case and costs nothing.
+ * `null` when there is none or it only says keep-alive/close/upgrade, which is the common case and costs
+ * no allocation.
  */
 export function connectionTokens(value: string | string[] | undefined): string[] | null {
   if (value === undefined) return null;
+  if (typeof value === 'string') {
+    switch (value.length) {
+      case 5: // close
+      case 7: // upgrade
+      case 10: // keep-alive
+        if (value === 'close' || value === 'keep-alive' || value === 'Keep-Alive' || value === 'Upgrade' || value === 'upgrade' || value === 'Close') return null;
+    }
+  }
   const joined = typeof value === 'string' ? value : value.join(',');
-  const out: string[] = [];
+  let out: string[] | null = null;
   for (const token of joined.split(',')) {
     const name = token.trim().toLowerCase();
-    if (name !== '' && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade') out.push(name);
+    if (name !== '' && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade') (out ??= []).push(name);
   }
-  return out.length === 0 ? null : out;
+  return out;
 }
 
 /** Lower-cased copy of the caller's overrides, or undefined when there are none. */
@@ -88,10 +111,9 @@ export function requestHeaders(
   for (const name in src) {
     const value = src[name];
     if (value === undefined) continue;
-    if (isHopByHop(name)) {
+    const kind = classify(name);
+    if (kind !== PASS) {
       if (!(upgrade && name === 'upgrade')) continue;
-    } else if (isGatewayAsserted(name)) {
-      continue;
     } else if (named !== null && named.includes(name)) {
       continue;
     }

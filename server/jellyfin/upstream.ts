@@ -75,6 +75,18 @@ export class JellyfinClient {
     return res.status === 204 || res.status === 200;
   }
 
+  /**
+   * Authorise a waiting Quick Connect code for a user with the gateway's API key
+   * (`POST /QuickConnect/Authorize?code=&userId=`, JELLYFIN.md §4): Jellyfin signs the waiting device in
+   * as that user. True only for Jellyfin's `true`; false without an API key or for any other answer.
+   */
+  async authorizeQuickConnect(code: string, userId: string): Promise<boolean> {
+    if (!this.apiKey) return false;
+    const q = `code=${encodeURIComponent(code)}&userId=${encodeURIComponent(userId)}`;
+    const res = await this.call('POST', `/QuickConnect/Authorize?${q}`, this.apiKey);
+    return res.status === 200 && res.body.toString('utf8').trim() === 'true';
+  }
+
   /** A user's record from Jellyfin (`GET /Users/{id}`) using the API key. */
   async getUser(userId: string): Promise<unknown | undefined> {
     if (!this.apiKey) return undefined;

@@ -423,6 +423,19 @@ describe('forward: failures', () => {
     }
   });
 
+  it('relays an early answer to an upload the upstream does not read (413), and keeps serving', async () => {
+    handle = (req, res) => {
+      if (req.url === '/big') res.writeHead(413, { 'content-type': 'text/plain' }).end('too big');
+      else res.end('fine');
+    };
+    const r = await send(gatewayPort, { method: 'POST', path: '/big', body: randomBytes(5 * MiB) }).catch((e: Error) => e);
+    // The client may see the answer or, having been cut mid-upload, an error; it must not hang, and the
+    // gateway must go on serving.
+    if (!(r instanceof Error)) expect([r.status, r.body.toString()]).toEqual([413, 'too big']);
+    const ok = await send(gatewayPort, { path: '/ok' });
+    expect([ok.status, ok.body.toString()]).toEqual([200, 'fine']);
+  });
+
   it('answers 502 when the upstream resets the connection, and keeps serving', async () => {
     handle = (req, res) => {
       if (req.url === '/reset') req.socket.destroy();

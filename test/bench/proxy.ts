@@ -1,0 +1,303 @@
+/**
+ * `npm run bench`: the proxy side by side with going direct and with nginx, in ONE run (the machine is noisy
+ * and shared: compare within a run, as ratios — TESTING.md, PERFORMANCE.md).
+ *
+ *   (a) direct to the upstream  (b) the gateway  (c) nginx as a proxy with a two-`map` token check
+ *   plus (b') the same gateway started without GLIBC_TUNABLES, for the memory/stream comparison.
+ *
+ * Upstream: nginx serving static files (a small JSON file, a sparse 1 GiB file), or a node static server.
+ * Load: wrk when installed, else autocannon; a paced open-loop client for the fixed 1,000 req/s; streams with
+ * curl, else a discarding node client. Every phase runs in rounds that alternate the targets, and the table
+ * shows medians, so that a burst of load from elsewhere on the machine hits every target alike.
+ * CPU per request / per GiB is the target process's own user+system time (/proc), which load elsewhere
+ * disturbs less than throughput does.
+ *
+ * Environment: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3),
+ * BENCH_GATEWAY = auto | lead | harness, BENCH_PROFILE=1 (profile the gateway under the small-request load,
+ * print where time goes; BENCH_PROFILE=stream profiles 1 GiB streams instead).
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  cannon,
+  cpuSeconds,
+  hasCurl,
+  hasWrk,
+  paced,
+  PeakRss,
+  rssMb,
+  startNodeChild,
+  stream,
+  wrk,
+  type RateResult,
+} from './load.ts';
+import { hasNginx, proxyConfig, startNginx, upstreamConfig } from './nginx.ts';
+import { summarize } from './profile-summary.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PROFILE = process.env.BENCH_PROFILE;
+const TUNABLES = 'glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=67108864:glibc.malloc.mmap_threshold=4194304';
+const GIB = 1024 * 1024 * 1024;
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+
+interface Target {
+  key: 'direct' | 'gateway' | 'plain' | 'nginx';
+  url: string;
+  /** The process whose CPU is this target's cost (the upstream for "direct"). */
+  pid: number;
+  /** Gateways: peak RSS is tracked. */
+  gateway: boolean;
+}
+
+/** Per target, every round's value of every measure. */
+class Samples {
+  private readonly data = new Map<string, number[]>();
+  add(target: string, measure: string, value: number): void {
+    const k = `${target}/${measure}`;
+    const list = this.data.get(k) ?? [];
+    list.push(value);
+    this.data.set(k, list);
+  }
+  median(target: string, measure: string): number | undefined {
+    const list = this.data.get(`${target}/${measure}`);
+    if (!list || list.length === 0) return undefined;
+    const sorted = [...list].sort((a, b) => a - b);
+    return sorted[sorted.length >> 1];
+  }
+  max(target: string, measure: string): number | undefined {
+    const list = this.data.get(`${target}/${measure}`);
+    return list && list.length > 0 ? Math.max(...list) : undefined;
+  }
+  sum(target: string, measure: string): number {
+    return (this.data.get(`${target}/${measure}`) ?? []).reduce((a, b) => a + b, 0);
+  }
+  spread(target: string, measure: string): string {
+    const list = this.data.get(`${target}/${measure}`) ?? [];
+    return list.map((v) => v.toFixed(0)).join('/');
+  }
+}
+
+async function smallLoad(t: Target, headers: Record<string, string>, seconds: number): Promise<{ r: RateResult; cpuUs: number }> {
+  const before = cpuSeconds(t.pid);
+  const url = `${t.url}/small.json`;
+  const r = hasWrk() ? await wrk(url, headers, 50, seconds) : await cannon(url, headers, 50, seconds);
+  const cpu = cpuSeconds(t.pid) - before;
+  if (r.errors > 0) log(`${t.key}: ${r.errors} errors / non-2xx during the small-request load`);
+  return { r, cpuUs: (cpu / Math.max(1, r.requests)) * 1e6 };
+}
+
+const fmt = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits));
+const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? '—' : (a / b).toFixed(2));
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'jellyguard-bench-'));
+  const www = path.join(dir, 'www');
+  mkdirSync(www);
+  // A small JSON answer shaped like /System/Info/Public (~600 bytes), and a sparse 1 GiB "movie".
+  writeFileSync(
+    path.join(www, 'small.json'),
+    JSON.stringify({
+      LocalAddress: 'http://192.168.1.10:8096', ServerName: 'bench', Version: '10.11.0', ProductName: 'Jellyfin Server',
+      OperatingSystem: '', Id: 'f'.repeat(32), StartupWizardCompleted: true,
+      Items: Array.from({ length: 4 }, (_, i) => ({ Name: `Item ${i}`, Id: `${i}`.repeat(32), Type: 'Movie' })),
+    }),
+  );
+  const fd = openSync(path.join(www, 'big.bin'), 'w');
+  ftruncateSync(fd, GIB);
+  closeSync(fd);
+
+  const tokens = Array.from({ length: 10_000 }, () => randomBytes(16).toString('hex'));
+  const tokenFile = path.join(dir, 'tokens.txt');
+  writeFileSync(tokenFile, tokens.join('\n'));
+  const token = tokens[1234] as string;
+  const headers = { Authorization: `MediaBrowser Client="bench", Device="b", DeviceId="b1", Version="1", Token="${token}"` };
+
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    // ---- upstream ----
+    let upstream: { url: string; pid: number; kind: string };
+    if (hasNginx()) {
+      const port = await freePort();
+      const prefix = path.join(dir, 'nginx-up');
+      const n = await startNginx(prefix, upstreamConfig(prefix, www, port), port);
+      stops.push(n.stop);
+      upstream = { url: n.url, pid: n.pid, kind: 'nginx static (1 worker, sendfile)' };
+    } else {
+      const c = await startNodeChild(path.join(here, 'static-child.ts'), { BENCH_ROOT: www });
+      stops.push(c.stop);
+      upstream = { url: c.url, pid: c.pid, kind: 'node static server' };
+    }
+
+    // ---- gateways: with GLIBC_TUNABLES (the recommended start), and without ----
+    const gatewayEnv = (tunables: boolean) => ({
+      BENCH_UPSTREAM: upstream.url,
+      BENCH_TOKENS: tokenFile,
+      BENCH_DATA_DIR: mkdtempSync(path.join(dir, 'data-')),
+      GLIBC_TUNABLES: tunables ? TUNABLES : undefined,
+      NODE_ENV: 'production',
+      BENCH_PROFILE_STDIN: PROFILE ? '1' : undefined,
+    });
+    const gw = await startNodeChild(path.join(here, 'gateway-child.ts'), gatewayEnv(true));
+    stops.push(gw.stop);
+    const targets: Target[] = [
+      { key: 'direct', url: upstream.url, pid: upstream.pid, gateway: false },
+      { key: 'gateway', url: gw.url, pid: gw.pid, gateway: true },
+    ];
+    let plainKind = '';
+    if (!PROFILE) {
+      const plain = await startNodeChild(path.join(here, 'gateway-child.ts'), gatewayEnv(false));
+      stops.push(plain.stop);
+      plainKind = plain.kind;
+      targets.push({ key: 'plain', url: plain.url, pid: plain.pid, gateway: true });
+    }
+    if (hasNginx() && !PROFILE) {
+      const port = await freePort();
+      const prefix = path.join(dir, 'nginx-proxy');
+      const n = await startNginx(prefix, proxyConfig(prefix, Number(new URL(upstream.url).port), port, tokens), port);
+      stops.push(n.stop);
+      targets.push({ key: 'nginx', url: n.url, pid: n.pid, gateway: false });
+    }
+    const idleRss = new Map(targets.filter((t) => t.gateway).map((t) => [t.key, rssMb(t.pid)]));
+
+    // sanity: the token passes, an unknown one does not (every proxy checks)
+    for (const t of targets.filter((x) => x.key !== 'direct')) {
+      const ok = await fetch(`${t.url}/small.json`, { headers });
+      const bad = await fetch(`${t.url}/small.json`, { headers: { Authorization: headers.Authorization.replace(token, 'f'.repeat(32)) } });
+      await ok.arrayBuffer();
+      await bad.arrayBuffer();
+      if (ok.status !== 200 || bad.status === 200) throw new Error(`${t.key}: token check not working (known ${ok.status}, unknown ${bad.status})`);
+    }
+    const load = hasWrk() ? 'wrk -t1 -c50' : 'autocannon -c50';
+    log(`upstream: ${upstream.kind}; gateway: ${gw.kind}; load: ${load}; streams: ${hasCurl() ? 'curl' : 'node client'}`);
+
+    if (PROFILE) {
+      const g = targets[1] as Target;
+      const keep = path.join(tmpdir(), `jellyguard-gateway-${Date.now()}.cpuprofile`);
+      if (PROFILE === 'stream') {
+        log('profile: 1 GiB streams through the gateway (one warm-up, then four at once, profiled)');
+        await stream(`${g.url}/big.bin`, headers, 1);
+        await gw.command('start', 'PROFILING');
+        const before = cpuSeconds(g.pid);
+        const r = await stream(`${g.url}/big.bin`, headers, 4);
+        await gw.command(`stop ${keep}`, 'PROFILED');
+        log(`gateway under profile: ${fmt(r.mbPerS)} MB/s, ${fmt((cpuSeconds(g.pid) - before) / (r.bytes / GIB), 2)} CPU s/GiB`);
+      } else {
+        log(`profile: warm-up, then ${SECONDS * 2}s of small requests on the gateway, profiled`);
+        await smallLoad(g, headers, 3);
+        await gw.command('start', 'PROFILING');
+        const { r, cpuUs } = await smallLoad(g, headers, SECONDS * 2);
+        await gw.command(`stop ${keep}`, 'PROFILED');
+        log(`gateway under profile: ${fmt(r.rps)} req/s, ${fmt(cpuUs)} µs CPU/request`);
+      }
+      process.stdout.write(`profile: ${keep}\n${summarize(keep, 40)}\n`);
+      return;
+    }
+
+    const s = new Samples();
+    log('warm-up (every target, small requests and one stream)');
+    for (const t of targets) {
+      await smallLoad(t, headers, 2);
+      await stream(`${t.url}/big.bin`, headers, 1);
+    }
+
+    for (let round = 1; round <= ROUNDS; round++) {
+      log(`round ${round}/${ROUNDS}: small JSON at 50 connections, ${SECONDS}s per target`);
+      for (const t of targets) {
+        const peak = t.gateway ? new PeakRss(t.pid) : undefined;
+        const { r, cpuUs } = await smallLoad(t, headers, SECONDS);
+        if (peak) s.add(t.key, 'rssSmall', peak.stop());
+        s.add(t.key, 'rps', r.rps);
+        s.add(t.key, 'p50', r.p50Ms);
+        s.add(t.key, 'p99', r.p99Ms);
+        s.add(t.key, 'cpuUs', cpuUs);
+      }
+      log(`round ${round}/${ROUNDS}: fixed 1,000 req/s, ${SECONDS}s per target`);
+      for (const t of targets) {
+        const r = await paced(`${t.url}/small.json`, headers, 1000, SECONDS);
+        if (r.errors > 0) log(`${t.key}: ${r.errors} errors at 1,000 req/s`);
+        s.add(t.key, 'late', r.late);
+        s.add(t.key, 'fixedP50', r.p50Ms);
+        s.add(t.key, 'fixedP99', r.p99Ms);
+      }
+      log(`round ${round}/${ROUNDS}: 1 GiB streams, one then four at once`);
+      for (const t of targets) {
+        const peak = t.gateway ? new PeakRss(t.pid) : undefined;
+        const cpu0 = cpuSeconds(t.pid);
+        const one = await stream(`${t.url}/big.bin`, headers, 1);
+        const four = await stream(`${t.url}/big.bin`, headers, 4);
+        const cpu = cpuSeconds(t.pid) - cpu0;
+        if (peak) s.add(t.key, 'rssStream', peak.stop());
+        s.add(t.key, 'one', one.mbPerS);
+        s.add(t.key, 'four', four.mbPerS);
+        s.add(t.key, 'cpuPerGiB', cpu / ((one.bytes + four.bytes) / GIB));
+      }
+    }
+
+    // ---- report ----
+    const has = (k: string) => targets.some((t) => t.key === k);
+    const out: string[] = [];
+    out.push(`Jellyguard proxy bench — ${new Date().toISOString()}, Node ${process.version}, ${ROUNDS} rounds × ${SECONDS}s, medians`);
+    out.push(`upstream: ${upstream.kind}; gateway: ${gw.kind}; load: ${load}; fixed rate: paced open-loop client; streams: ${hasCurl() ? 'curl' : 'node client'}; MB = 10^6 bytes`);
+    out.push('');
+    out.push('| measure | direct | gateway | nginx proxy | gateway/direct | gateway/nginx |');
+    out.push('|---|---:|---:|---:|---:|---:|');
+    const line = (label: string, m: string, digits = 0) => {
+      const d = s.median('direct', m);
+      const g = s.median('gateway', m);
+      const n = has('nginx') ? s.median('nginx', m) : undefined;
+      out.push(`| ${label} | ${fmt(d, digits)} | ${fmt(g, digits)} | ${has('nginx') ? fmt(n, digits) : '—'} | ${ratio(g, d)} | ${has('nginx') ? ratio(g, n) : '—'} |`);
+    };
+    line('small JSON req/s, 50 connections', 'rps');
+    line('  p50 latency ms', 'p50', 2);
+    line('  p99 latency ms', 'p99', 2);
+    line('  CPU µs per request (that process)', 'cpuUs', 1);
+    line('p50 ms at a fixed 1,000 req/s', 'fixedP50', 3);
+    line('p99 ms at a fixed 1,000 req/s', 'fixedP99', 3);
+    line('1 GiB stream MB/s, one', 'one');
+    line('1 GiB stream MB/s, four at once (sum)', 'four');
+    line('  CPU s per GiB streamed (that process)', 'cpuPerGiB', 2);
+    out.push('');
+    const added = (k: string) => {
+      const v = s.median(k, 'fixedP99');
+      const d = s.median('direct', 'fixedP99');
+      return v === undefined || d === undefined ? undefined : (v - d) * 1000;
+    };
+    out.push(`added p99 at a fixed 1,000 req/s over direct: gateway ${fmt(added('gateway'))} µs${has('nginx') ? `, nginx ${fmt(added('nginx'))} µs` : ''}`);
+    out.push(`requests left out of the fixed-rate percentiles because this client was descheduled (sum over rounds): ${targets.map((t) => `${t.key} ${fmt(s.sum(t.key, 'late'))}`).join(', ')}`);
+    out.push(`per-round req/s — direct ${s.spread('direct', 'rps')}, gateway ${s.spread('gateway', 'rps')}${has('nginx') ? `, nginx ${s.spread('nginx', 'rps')}` : ''}`);
+    out.push('');
+    out.push(`| gateway process (${gw.kind === plainKind ? gw.kind : 'see above'}) | with GLIBC_TUNABLES | without | with/without |`);
+    out.push('|---|---:|---:|---:|');
+    const tun = (label: string, g: number | undefined, p: number | undefined, digits = 0) =>
+      out.push(`| ${label} | ${fmt(g, digits)} | ${fmt(p, digits)} | ${ratio(g, p)} |`);
+    tun('RSS idle MB', idleRss.get('gateway'), idleRss.get('plain'));
+    tun('peak RSS under small requests MB', s.max('gateway', 'rssSmall'), s.max('plain', 'rssSmall'));
+    tun('peak RSS while streaming MB', s.max('gateway', 'rssStream'), s.max('plain', 'rssStream'));
+    tun('small JSON req/s', s.median('gateway', 'rps'), s.median('plain', 'rps'));
+    tun('CPU µs per request', s.median('gateway', 'cpuUs'), s.median('plain', 'cpuUs'), 1);
+    tun('1 GiB stream MB/s, one', s.median('gateway', 'one'), s.median('plain', 'one'));
+    tun('1 GiB stream MB/s, four', s.median('gateway', 'four'), s.median('plain', 'four'));
+    tun('CPU s per GiB streamed', s.median('gateway', 'cpuPerGiB'), s.median('plain', 'cpuPerGiB'), 2);
+    process.stdout.write(out.join('\n') + '\n');
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
