@@ -1,0 +1,578 @@
+import { randomInt } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { HttpError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { DB } from '../store/index.ts';
+import type { AuditEvent, AuditSink } from '../audit/index.ts';
+import type { BufferedResponse } from '../jellyfin/proxy.ts';
+import { readCredential } from '../jellyfin/credentials.ts';
+import { canonicalGuid } from '../jellyfin/json.ts';
+import type { ClientAddress } from '../net/client-address.ts';
+import type { LoginHooks, PasswordAttempt } from '../login/hooks.ts';
+import type { AuthenticationResult } from '../login/result.ts';
+import type { LoginStep } from '../login/challenge.ts';
+import { BanList, BAN_MEMORY_MS, type Ban } from './bans.ts';
+import { Regulator, isTicket, type AttemptKind, type Ticket, type Who } from './regulator.ts';
+import { KnownDevices } from './devices.ts';
+import { AllowLists, LanBypass } from './network.ts';
+import { MaxMindLocator, travelBetween, type GeoLocator, type Place } from './travel.ts';
+import { BreachChecker, type BreachResult } from './breach.ts';
+import { EmailNotifier, Notifiers, type Notice, type Notifier } from './notifier.ts';
+import { foldUserName } from './subjects.ts';
+
+export { Regulator, ATTEMPT_KINDS, type AttemptKind, type FailureRecorder, type Who } from './regulator.ts';
+export { BanList, type Ban, type BanScope } from './bans.ts';
+export type { Notice, Notifier } from './notifier.ts';
+
+/** Counters held in memory (least recently used first out): about 150 bytes each. */
+export const MAX_COUNTERS = 100_000;
+/** Bans and ban histories held in memory. */
+export const MAX_BANS_IN_MEMORY = 100_000;
+/** Before any real wrong-password answer was timed, a locked answer takes about this long. */
+const DEFAULT_FAILURE_MS = 50;
+/** Real wrong-password timings kept; their median is the target (robust to a slow outlier). */
+const FAILURE_SAMPLES = 21;
+/** A locked answer never waits longer than this. */
+const MAX_FAILURE_DELAY_MS = 3000;
+
+export interface GuardDeps {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  db: DB;
+  hmacKey: Buffer;
+  /** Read at call time (the audit log is built after the guard). */
+  audit: () => AuditSink;
+  /** Revoke a token Jellyfin issued: forget it at the gate and log it out at Jellyfin. */
+  revoke: (token: string) => Promise<void>;
+  /** Whether a token is a Jellyfin API key the gateway knows (memory only). */
+  isApiKey: (token: string) => boolean;
+  /**
+   * Whether this user holds a verified token for this DeviceId (memory only): a device that signed in
+   * by any path — a second factor, Quick Connect, a trusted browser — counts as known.
+   */
+  hasVerifiedDevice: (userId: string, deviceId: string) => boolean;
+  /** A user the gateway has seen, by name (case-insensitive; a store read, used on the locked path only). */
+  findUser: (name: string) => Promise<{ id: string; name: string } | undefined>;
+  /** Given by tests; otherwise opened from GeoIPDatabasePath when impossible travel is on. */
+  geo?: GeoLocator;
+  /** Given by tests; otherwise built from BreachCheckUrl when the breach check is on. */
+  breach?: BreachChecker;
+}
+
+interface AttemptState {
+  who: Who;
+  /** performance.now() when the guard first saw the attempt. */
+  started: number;
+  ticket: Ticket | undefined;
+}
+
+/**
+ * The guard (DESIGN: brute force and network rules): the regulator and its bans, LAN bypass, per-user
+ * IP allowlists, impossible travel, new-device notices and the breached-password check. It plugs into
+ * the pipeline twice: a middleware right after the client address refuses banned addresses before
+ * anything else (server/guard/middleware.ts, and server/upgrade.ts for upgrades), and password-login
+ * hooks (before / failed / released) do the rest.
+ *
+ * The checks, in order, for a password login:
+ *   before Jellyfin  address ban (403/429) → lock of the name at this address → lock of the name
+ *                    (a known device passes) → attempts in flight → IP allowlist (by name, when known)
+ *   Jellyfin refused count the failure (address, name, both), audit, answer as Jellyfin did
+ *   Jellyfin accepted IP allowlist (by id) → impossible travel → breached password (when it blocks)
+ *                    → audit → remember the device and network (notify when new)
+ */
+export class Guard {
+  readonly regulator: Regulator;
+  readonly bans: BanList;
+  readonly devices: KnownDevices;
+  readonly allowLists: AllowLists;
+  readonly lan: LanBypass;
+  readonly notifiers = new Notifiers();
+  readonly emailNotifier: EmailNotifier | undefined;
+  private readonly attempts = new WeakMap<GatewayContext, AttemptState>();
+  /** Jellyfin's own wrong-password answer, as last seen (replayed for a locked name). */
+  private wrongPassword: BufferedResponse = {
+    status: 401,
+    headers: { 'content-type': 'text/plain' },
+    body: Buffer.from('Error processing request.'),
+  };
+  /** How long Jellyfin took to refuse the last few passwords, from the guard's first look (ms). */
+  private readonly failureMs: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** Informational breach checks still running (awaited at close). */
+  private readonly background = new Set<Promise<unknown>>();
+
+  private constructor(
+    private readonly deps: GuardDeps,
+    private readonly geo: GeoLocator | undefined,
+    private readonly breach: BreachChecker | undefined,
+  ) {
+    const c = deps.config;
+    this.bans = new BanList(
+      deps.db,
+      deps.clock,
+      { lockoutMs: c.LockoutDuration * 1000, permanentThreshold: c.PermanentBanThreshold, memoryMs: BAN_MEMORY_MS, maxInMemory: MAX_BANS_IN_MEMORY },
+      (m, e) => deps.log.error(m, e),
+    );
+    this.devices = new KnownDevices(deps.db, deps.clock, deps.hmacKey);
+    this.regulator = new Regulator(
+      this.bans,
+      deps.clock,
+      { enabled: c.BruteForceEnabled, maxFailures: c.MaxFailedAttempts, windowMs: c.FailureWindowSeconds * 1000, maxCounters: MAX_COUNTERS },
+      { onBan: (ban, kind, who) => this.onBan(ban, kind, who), resolveUserId: (name) => this.devices.userIdByName(name) },
+    );
+    this.allowLists = new AllowLists(deps.db, deps.clock);
+    this.lan = new LanBypass(c.LANBypassEnabled, c.LANBypassCIDRs);
+    if (c.SMTP) {
+      this.emailNotifier = new EmailNotifier(deps.db, c.SMTP, { adminAlerts: c.AdminEmailAlerts }, (m, e) => deps.log.warn(`${m}${e ? `: ${(e as Error).message}` : ''}`));
+      this.notifiers.add(this.emailNotifier);
+    } else if (c.AdminEmailAlerts) {
+      deps.log.warn('AdminEmailAlerts is on but no SMTP server is configured: admin alerts go nowhere');
+    }
+  }
+
+  /** Build the guard and load its state (bans, known devices, allowlists; the GeoIP database). */
+  static async create(deps: GuardDeps): Promise<Guard> {
+    const c = deps.config;
+    let geo = deps.geo;
+    if (!geo && c.ImpossibleTravelEnabled) {
+      if (!c.GeoIPDatabasePath) throw new Error('ImpossibleTravelEnabled needs GeoIPDatabasePath (a GeoLite2-City .mmdb file)');
+      geo = await MaxMindLocator.open(c.GeoIPDatabasePath);
+    }
+    const breach = deps.breach ?? (c.BreachCheckEnabled ? new BreachChecker({ baseUrl: c.BreachCheckUrl }) : undefined);
+    const guard = new Guard(deps, c.ImpossibleTravelEnabled ? geo : undefined, c.BreachCheckEnabled ? breach : undefined);
+    await Promise.all([guard.bans.load(), guard.devices.load(), guard.allowLists.load()]);
+    return guard;
+  }
+
+  /** Forget old ban histories every hour. */
+  start(): void {
+    this.timer = setInterval(() => void this.bans.purge().catch((e) => this.deps.log.error('purging old bans failed', e)), 3600_000);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all([...this.background]);
+    await this.bans.flush();
+    await this.emailNotifier?.idle();
+    this.emailNotifier?.close();
+  }
+
+  /** Add a way to reach people (the Authenticator's push, when it lands). */
+  addNotifier(n: Notifier): void {
+    this.notifiers.add(n);
+  }
+
+  // ---- questions other concerns ask ----
+
+  /** LAN bypass for this client (the second-factor policy asks). SEC-H3: a proxy without forwarding never is. */
+  isLanBypass(client: Pick<ClientAddress, 'ip' | 'proxyWithoutForwarding'>): boolean {
+    return this.lan.applies(client);
+  }
+
+  /**
+   * The LAN bypass as a step of the second-factor policy (server/login/challenge.ts): a correct password
+   * from a LAN address needs nothing more. Off unless LANBypassEnabled.
+   */
+  lanBypassStep(): LoginStep {
+    return {
+      name: 'lanBypass',
+      run: async (f) => (this.isLanBypass(f.ctx.state.client) ? { kind: 'release', method: 'lan_bypass' } : undefined),
+    };
+  }
+
+  /** The failure recorder second factors, pairing and approvals report to. */
+  recordFailure(kind: AttemptKind, who: Who): void {
+    try {
+      this.regulator.recordFailure(kind, who);
+    } catch (e) {
+      this.deps.log.error('the regulator failed to count a failure', e);
+    }
+  }
+
+  /**
+   * The ban that refuses this request, if any (memory only: the hot path). With APIKeyBypassEnabled a
+   * request that presents only Jellyfin API keys passes (an API key is not a guess, and Sonarr behind
+   * the same NAT as a mistyping household member keeps working).
+   */
+  refusal(client: ClientAddress, headers: IncomingHttpHeaders, headersDistinct: NodeJS.Dict<string[]> | undefined, rawQuery: string): Ban | undefined {
+    const ban = this.regulator.addressBan(client.ip);
+    if (!ban) return undefined;
+    if (this.deps.config.APIKeyBypassEnabled) {
+      const { candidates } = readCredential(headers, headersDistinct, rawQuery);
+      if (candidates.length > 0 && candidates.every((t) => this.deps.isApiKey(t))) return undefined;
+    }
+    return ban;
+  }
+
+  /**
+   * A clear refusal for a human: 429 with Retry-After while the ban lasts, 403 for a permanent one.
+   * `asError: false` gives the same as a plain object (no stack trace), for the middleware's hot path.
+   */
+  banError(ban: Ban): HttpError;
+  banError(ban: Ban, asError: false): Pick<HttpError, 'status' | 'code' | 'message' | 'headers'>;
+  banError(ban: Ban, asError = true): Pick<HttpError, 'status' | 'code' | 'message' | 'headers'> {
+    let r: Pick<HttpError, 'status' | 'code' | 'message' | 'headers'>;
+    if (ban.expiresAt === null) {
+      r = { status: 403, code: 'address_banned', message: 'Too many failed sign-in attempts from your network. An administrator must lift the ban.', headers: {} };
+    } else {
+      const seconds = Math.max(1, Math.ceil((ban.expiresAt - this.deps.clock.now()) / 1000));
+      r = {
+        status: 429,
+        code: 'address_banned',
+        message: `Too many failed sign-in attempts from your network. Try again in ${minutes(seconds)}.`,
+        headers: { 'retry-after': String(seconds) },
+      };
+    }
+    return asError ? new HttpError(r.status, r.code, r.message, r.headers) : r;
+  }
+
+  // ---- admin actions ----
+
+  async liftBan(id: number, by: { userId: string; ip: string }): Promise<Ban | undefined> {
+    const ban = await this.bans.lift(id);
+    if (!ban) return undefined;
+    this.regulator.forget(ban.scope, ban.subject);
+    this.audit({
+      type: 'guard.ban.lifted',
+      outcome: 'success',
+      userName: ban.userName,
+      ip: by.ip,
+      detail: { by: by.userId, scope: ban.scope, address: ban.address, user: ban.userName, reason: ban.reason },
+    });
+    return ban;
+  }
+
+  async liftAll(by: { userId: string; ip: string }): Promise<number> {
+    const lifted = await this.bans.liftAll();
+    this.regulator.forget();
+    this.audit({ type: 'guard.ban.lifted_all', outcome: 'success', ip: by.ip, detail: { by: by.userId, count: lifted.length } });
+    return lifted.length;
+  }
+
+  // ---- the login hooks ----
+
+  /** Plug the guard into the password login. */
+  register(hooks: LoginHooks): void {
+    hooks.before.push((ctx, attempt) => this.beforeLogin(ctx, attempt));
+    hooks.failed.push((ctx, attempt, res) => this.failedLogin(ctx, attempt, res));
+    hooks.released.push((ctx, attempt, result, method) => this.releasedLogin(ctx, attempt, result, method));
+  }
+
+  private whoOf(ctx: GatewayContext, attempt: PasswordAttempt): Who {
+    return {
+      ip: ctx.state.client.ip,
+      username: attempt.username,
+      userId: attempt.pathUserId ? (canonicalGuid(attempt.pathUserId) ?? undefined) : undefined,
+    };
+  }
+
+  private async beforeLogin(ctx: GatewayContext, attempt: PasswordAttempt): Promise<BufferedResponse | void> {
+    const who = this.whoOf(ctx, attempt);
+    const state: AttemptState = { who, started: performance.now(), ticket: undefined };
+    this.attempts.set(ctx, state);
+    const knownDevice = () => this.isKnownDevice(who, ctx.state.credential.deviceId);
+    let verdict = this.regulator.begin('password', who, { knownDevice });
+    if (!isTicket(verdict) && verdict.refused === 'locked' && verdict.scope === 'user' && who.username !== undefined && !who.userId) {
+      // A locked name the guard cannot place (the user signed in only through a second factor since the
+      // start): look it up once, then ask again, so that the user's devices are recognised.
+      if (this.devices.userIdByName(foldUserName(who.username)) === undefined) {
+        const user = await this.deps.findUser(who.username).catch(() => undefined);
+        if (user) {
+          this.devices.learnUser(user.id, user.name);
+          verdict = this.regulator.begin('password', who, { knownDevice });
+        }
+      }
+    }
+    if (!isTicket(verdict)) {
+      if (verdict.refused === 'banned') throw this.banError(verdict.ban);
+      if (verdict.refused === 'busy') {
+        this.audit({ ...this.people(ctx, who), type: 'guard.login.busy', outcome: 'refused' });
+        throw new HttpError(429, 'too_many_attempts', 'Too many sign-in attempts at once from your network. Try again in a moment.', { 'retry-after': '1' });
+      }
+      // A locked name: answered exactly as Jellyfin answers a wrong password, after as long. The attempt
+      // counts against the address (so a flood still gets banned), not again against the name.
+      this.regulator.recordFailure('password', who, ['address', 'user_address']);
+      this.audit({ ...this.people(ctx, who), type: 'guard.login.locked', outcome: 'refused', detail: { scope: verdict.scope } });
+      return this.answerAsWrongPassword(state.started);
+    }
+    const ticket = verdict;
+    state.ticket = ticket;
+    ctx.res.once('close', () => ticket.release()); // whatever happens next, the slot is given back
+    const userId = who.userId ?? (who.username !== undefined ? this.devices.userIdByName(foldUserName(who.username)) : undefined);
+    if (userId && !this.allowLists.permits(userId, who.ip)) {
+      this.regulator.recordFailure('password', who, ['address', 'user_address']);
+      this.audit({ ...this.people(ctx, who), userId, type: 'guard.allowlist.refused', outcome: 'refused' });
+      throw notAllowed();
+    }
+  }
+
+  /** This user signed in from this DeviceId before (a password login remembered, or a live verified token). */
+  private isKnownDevice(who: Who, deviceId: string | undefined): boolean {
+    if (!deviceId) return false;
+    if (this.devices.isKnown(who, deviceId)) return true;
+    const userId = who.userId ?? (who.username !== undefined ? this.devices.userIdByName(foldUserName(who.username)) : undefined);
+    return userId !== undefined && this.deps.hasVerifiedDevice(userId, deviceId);
+  }
+
+  private async failedLogin(ctx: GatewayContext, attempt: PasswordAttempt, res: BufferedResponse): Promise<void> {
+    const state = this.attempts.get(ctx);
+    const who = state?.who ?? this.whoOf(ctx, attempt);
+    try {
+      this.audit({ ...this.people(ctx, who), type: 'login.password.failure', outcome: 'failure', detail: { status: res.status } });
+      // 401: unknown user or wrong password; 403: disabled or locked out at Jellyfin. 400s are not guesses.
+      if (res.status === 401 || res.status === 403) {
+        if (res.status === 401) this.learnWrongPassword(res, state);
+        this.regulator.recordFailure('password', who);
+      }
+    } finally {
+      state?.ticket?.release();
+    }
+  }
+
+  private async releasedLogin(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, method: string): Promise<void> {
+    const state = this.attempts.get(ctx);
+    state?.ticket?.release();
+    const ip = ctx.state.client.ip;
+    const who: Who = { ip, username: attempt.username ?? result.userName, userId: result.userId };
+    this.regulator.recordSuccess('password', who);
+    this.devices.learnUser(result.userId, result.userName);
+    const people = {
+      userId: result.userId,
+      userName: result.userName,
+      ip,
+      deviceId: result.deviceId ?? ctx.state.credential.deviceId ?? null,
+      deviceName: result.deviceName ?? ctx.state.credential.device ?? null,
+      client: result.client ?? ctx.state.credential.client ?? null,
+    };
+
+    // The allowlist again, now that Jellyfin named the user (a name the gateway did not know before).
+    if (!this.allowLists.permits(result.userId, ip)) {
+      await this.deps.revoke(result.accessToken);
+      this.audit({ ...people, type: 'guard.allowlist.refused', outcome: 'refused', detail: { after: 'password' } });
+      throw notAllowed();
+    }
+    await this.checkTravel(result, people);
+    if (this.breach && attempt.password !== undefined) await this.checkBreach(attempt.password, result, people);
+    this.audit({ ...people, type: 'login.password.success', outcome: 'success', detail: { method } });
+    await this.noticeNovelty(people, result);
+  }
+
+  // ---- impossible travel, breach check, new devices ----
+
+  private async checkTravel(result: AuthenticationResult, people: People): Promise<void> {
+    if (!this.geo) return;
+    const place = this.geo.locate(people.ip);
+    if (!place) return; // a private or unknown address has no place to compare
+    const now = this.deps.clock.now();
+    const prev = await this.deps.db.selectFrom('login_places').selectAll().where('user_id', '=', result.userId).executeTakeFirst();
+    if (prev) {
+      const from: Place = { latitude: prev.latitude, longitude: prev.longitude, accuracyKm: prev.accuracy_km, city: prev.city, country: prev.country };
+      const t = travelBetween({ place: from, at: prev.at }, { place, at: now });
+      if (t.speedKmh > this.deps.config.ImpossibleTravelThreshold) {
+        const block = this.deps.config.ImpossibleTravelAction === 'Block';
+        const detail = {
+          from: { ip: prev.ip, city: prev.city, country: prev.country, at: new Date(prev.at).toISOString() },
+          to: { city: place.city, country: place.country },
+          distanceKm: Math.round(t.distanceKm),
+          hours: Math.round(t.hours * 100) / 100,
+          speedKmh: Number.isFinite(t.speedKmh) ? Math.round(t.speedKmh) : null,
+          action: block ? 'blocked' : 'alerted',
+        };
+        this.audit({ ...people, type: 'guard.travel.impossible', outcome: block ? 'refused' : 'info', detail });
+        const where = (c: string | null, k: string | null) => [c, k].filter(Boolean).join(', ') || 'an unknown place';
+        const notice: Notice = {
+          kind: 'impossible_travel',
+          title: block ? `Jellyfin: a sign-in as ${result.userName} was blocked` : `Jellyfin: an unusual sign-in as ${result.userName}`,
+          text:
+            `A sign-in as ${result.userName} came from ${where(place.city, place.country)} (${people.ip}), ` +
+            `${Math.round(t.distanceKm)} km from the previous one in ${where(prev.city, prev.country)} ` +
+            `${t.hours < 1 ? `${Math.round(t.hours * 60)} minutes` : `${Math.round(t.hours)} hours`} earlier.\n` +
+            `Device: ${people.deviceName ?? 'unknown'} (${people.client ?? 'unknown client'}).\n` +
+            (block ? 'It was blocked. If it was you, try again later; if not, change your password.\n' : 'If it was not you, change your password.\n'),
+        };
+        this.notifiers.notifyUser(result.userId, notice);
+        this.notifiers.alertAdmins(notice);
+        if (block) {
+          await this.deps.revoke(result.accessToken);
+          throw new HttpError(403, 'impossible_travel', 'This sign-in was blocked: it came too far, too fast from your previous one. Try again later, or ask an administrator.');
+        }
+      }
+    }
+    const row = {
+      user_id: result.userId,
+      ip: people.ip,
+      latitude: place.latitude,
+      longitude: place.longitude,
+      accuracy_km: place.accuracyKm,
+      city: place.city,
+      country: place.country,
+      at: now,
+    };
+    await this.deps.db
+      .insertInto('login_places')
+      .values(row)
+      .onConflict((oc) => oc.column('user_id').doUpdateSet(row))
+      .execute();
+  }
+
+  private async checkBreach(password: string, result: AuthenticationResult, people: People): Promise<void> {
+    const blocks = this.deps.config.BreachCheckBlocks;
+    const run = async (): Promise<BreachResult> => {
+      const r = await this.breach!.check(password);
+      const now = this.deps.clock.now();
+      const row = { user_id: result.userId, result: r.result, count: r.count, checked_at: now };
+      await this.deps.db
+        .insertInto('password_checks')
+        .values(row)
+        .onConflict((oc) => oc.column('user_id').doUpdateSet(row))
+        .execute();
+      const outcome = r.result === 'clean' ? 'success' : r.result === 'breached' ? (blocks ? 'refused' : 'failure') : 'info';
+      this.audit({ ...people, type: 'guard.password.checked', outcome, detail: { result: r.result, count: r.count, ...(r.result === 'unavailable' ? { reason: r.reason } : {}) } });
+      if (r.result === 'breached') {
+        this.notifiers.notifyUser(result.userId, {
+          kind: 'breached_password',
+          title: `Jellyfin: the password of ${result.userName} is in known data breaches`,
+          text:
+            `The password used to sign in as ${result.userName} appears ${r.count.toLocaleString('en')} times in known data breaches ` +
+            `(checked without sending it anywhere). ${blocks ? 'The sign-in was refused. ' : ''}Please change it to one used nowhere else.\n`,
+        });
+      }
+      return r;
+    };
+    if (!blocks) {
+      // Informational: the login does not wait for it.
+      const p: Promise<unknown> = run()
+        .catch((e) => this.deps.log.error('the breached-password check failed', e))
+        .finally(() => this.background.delete(p));
+      this.background.add(p);
+      return;
+    }
+    const r = await run();
+    if (r.result === 'breached') {
+      await this.deps.revoke(result.accessToken);
+      throw new HttpError(403, 'password_breached', 'This password appears in known data breaches. Ask an administrator to set a new one.');
+    }
+  }
+
+  private async noticeNovelty(people: People, result: AuthenticationResult): Promise<void> {
+    try {
+      const n = await this.devices.remember({
+        userId: result.userId,
+        userName: result.userName,
+        deviceId: people.deviceId ?? undefined,
+        deviceName: people.deviceName ?? undefined,
+        client: people.client ?? undefined,
+        ip: people.ip,
+      });
+      if (!n.returning || (!n.newDevice && !n.newNetwork)) return;
+      if (n.newDevice) this.audit({ ...people, type: 'guard.device.new', outcome: 'info' });
+      if (n.newNetwork) this.audit({ ...people, type: 'guard.network.new', outcome: 'info' });
+      const what = n.newDevice && n.newNetwork ? 'a new device on a new network' : n.newDevice ? 'a new device' : 'a new network';
+      this.notifiers.notifyUser(result.userId, {
+        kind: n.newDevice ? 'new_device' : 'new_network',
+        title: `Jellyfin: ${result.userName} signed in from ${what}`,
+        text:
+          `${result.userName} signed in from ${what}: ${people.deviceName ?? 'unknown device'} (${people.client ?? 'unknown client'}), ` +
+          `address ${people.ip}, at ${new Date(this.deps.clock.now()).toISOString()}.\nIf this was not you, change your password and sign that device out.\n`,
+      });
+    } catch (e) {
+      this.deps.log.error('remembering a device failed', e);
+    }
+  }
+
+  // ---- answering like Jellyfin ----
+
+  /** Remember Jellyfin's wrong-password answer and how long it took (for locked names). */
+  private learnWrongPassword(res: BufferedResponse, state: AttemptState | undefined): void {
+    this.wrongPassword = { status: res.status, headers: { ...res.headers }, body: Buffer.from(res.body) };
+    if (state) {
+      this.failureMs.push(performance.now() - state.started);
+      if (this.failureMs.length > FAILURE_SAMPLES) this.failureMs.shift();
+    }
+  }
+
+  /**
+   * Jellyfin's wrong-password answer (same status, headers and body), sent about as long after the
+   * attempt arrived as Jellyfin takes to refuse a password (Authelia's timing-attack delay), so that a
+   * locked name cannot be told from a wrong password.
+   */
+  private async answerAsWrongPassword(started: number): Promise<BufferedResponse> {
+    const sorted = [...this.failureMs].sort((a, b) => a - b);
+    const base = sorted.length ? sorted[sorted.length >> 1]! : DEFAULT_FAILURE_MS;
+    const target = Math.min(MAX_FAILURE_DELAY_MS, base * (0.85 + randomInt(0, 300) / 1000));
+    const wait = target - (performance.now() - started);
+    if (wait > 1) await delay(wait);
+    const t = this.wrongPassword;
+    return { status: t.status, headers: { ...t.headers }, body: Buffer.from(t.body) };
+  }
+
+  // ---- audit ----
+
+  private people(ctx: GatewayContext, who: Who): Omit<AuditEvent, 'type' | 'outcome'> {
+    // A failed attempt names a user by name; when the gateway knows that user, the row carries the id so
+    // the user sees it among their own events.
+    const knownId = who.username !== undefined ? this.devices.userIdByName(foldUserName(who.username)) : undefined;
+    return {
+      userId: who.userId ?? knownId ?? null,
+      userName: who.username ?? null,
+      ip: who.ip,
+      deviceId: ctx.state.credential.deviceId ?? null,
+      deviceName: ctx.state.credential.device ?? null,
+      client: ctx.state.credential.client ?? null,
+    };
+  }
+
+  private audit(e: AuditEvent): void {
+    try {
+      this.deps.audit().record(e);
+    } catch {
+      /* auditing never fails a request */
+    }
+  }
+
+  private onBan(ban: Ban, kind: AttemptKind, who: Who): void {
+    this.audit({
+      type: 'guard.ban.imposed',
+      outcome: 'info',
+      userId: who.userId ?? null,
+      userName: ban.userName,
+      ip: who.ip,
+      detail: {
+        scope: ban.scope,
+        address: ban.address,
+        user: ban.userName,
+        reason: kind,
+        strikes: ban.strikes,
+        failures: ban.failures,
+        expiresAt: ban.expiresAt === null ? null : new Date(ban.expiresAt).toISOString(),
+      },
+    });
+    if (ban.expiresAt === null) {
+      const subject = ban.scope === 'address' ? `the address ${ban.address}` : ban.scope === 'user' ? `the user name ${ban.userName}` : `${ban.userName} at ${ban.address}`;
+      this.notifiers.alertAdmins({
+        kind: 'permanent_ban',
+        title: `Jellyfin: ${subject} is banned until you lift it`,
+        text: `After ${ban.failures} failed ${kind} attempts, ${subject} is banned permanently. Lift it in the Jellyguard admin console if it was a mistake.\n`,
+      });
+    }
+  }
+}
+
+type People = { userId: string; userName: string; ip: string; deviceId: string | null; deviceName: string | null; client: string | null };
+
+function notAllowed(): HttpError {
+  return new HttpError(403, 'address_not_allowed', 'This account may not sign in from your network. Ask an administrator.');
+}
+
+function minutes(seconds: number): string {
+  if (seconds < 90) return `${seconds} seconds`;
+  const m = Math.round(seconds / 60);
+  if (m < 120) return `${m} minutes`;
+  return `${Math.round(m / 60)} hours`;
+}
