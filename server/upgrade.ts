@@ -42,10 +42,14 @@ export function handleUpgrade(deps: UpgradeDeps) {
     const { candidates } = readCredential(req.headers, req.headersDistinct, rawQueryOf(url));
     const forward = () => deps.proxy.upgrade(req, socket, head, forwardInfo(client, 'encrypted' in req.socket, req.headers.host));
     if (candidates.length === 0) return forward();
+    const refuse = (reason: string) => {
+      deps.gate.noteRefusal(client.ip, reason, { path: rawPathOf(url), upgrade: true });
+      refuseUpgrade(socket, 403, REFUSED);
+    };
     const fast = deps.gate.checkFast(candidates);
-    if (fast) return fast.pass ? forward() : refuseUpgrade(socket, 403, REFUSED);
+    if (fast) return fast.pass ? forward() : refuse(fast.reason);
     deps.gate.check(candidates).then(
-      (d) => (d.pass ? forward() : refuseUpgrade(socket, 403, REFUSED)),
+      (d) => (d.pass ? forward() : refuse(d.reason)),
       (e) => {
         deps.log.error('upgrade gate check failed', e);
         refuseUpgrade(socket, 403, REFUSED);

@@ -5,6 +5,7 @@ import { canonicalGuid, stringField, field } from '../jellyfin/json.ts';
 import type { ApiKeyCache } from './api-keys.ts';
 import type { TokenEntry, TokenRegistry } from './tokens.ts';
 import type { UserDirectory } from './users.ts';
+import type { AuditSink } from '../audit/index.ts';
 
 export { TokenRegistry, type TokenEntry, type TokenInfo } from './tokens.ts';
 export { ApiKeyCache } from './api-keys.ts';
@@ -15,6 +16,8 @@ export type GateDecision =
   | { pass: false; reason: 'unknown_token' | 'pending_token' | 'api_key_refused' };
 
 export interface GateOptions {
+  /** Read at call time: the audit log is built after the gate. */
+  audit?: () => AuditSink;
   apiKeyBypass: boolean;
   /** Epoch ms until which tokens issued before the gateway may be adopted; undefined = never. */
   adoptUntil: number | undefined;
@@ -81,6 +84,15 @@ export class TokenGate {
     return { pass: false, reason: 'unknown_token' };
   }
 
+  /** Refusals are audited at most once a minute per address, so a flood cannot crowd out the log. */
+  private readonly refusalsAudited = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
+
+  noteRefusal(ip: string, reason: string, detail: Record<string, unknown>): void {
+    if (this.refusalsAudited.has(ip)) return;
+    this.refusalsAudited.set(ip, true);
+    this.opts.audit?.().record({ type: 'gate.refused', outcome: 'refused', ip, detail: { reason, ...detail } });
+  }
+
   private adoptionOpen(): boolean {
     return this.opts.adoptUntil !== undefined && this.clock.now() < this.opts.adoptUntil;
   }
@@ -108,6 +120,7 @@ export class TokenGate {
           await this.users.upsert({ id: userId, name, isAdmin });
           await this.tokens.record(token, { userId, method: 'adopted' });
           this.log(`adopted an existing Jellyfin session of ${name}`);
+          this.opts.audit?.().record({ type: 'session.adopted', outcome: 'success', userId, userName: name });
           return true;
         } catch (e) {
           this.log(`adoption check failed: ${(e as Error).message}`);

@@ -8,8 +8,11 @@ const REFUSALS: Record<Exclude<GateDecision, { pass: true }>['reason'], string> 
   api_key_refused: 'API keys are not allowed through this gateway.',
 };
 
-function apply(ctx: GatewayContext, d: GateDecision): void {
-  if (!d.pass) throw new HttpError(401, d.reason, REFUSALS[d.reason]);
+function apply(ctx: GatewayContext, gate: TokenGate, d: GateDecision): void {
+  if (!d.pass) {
+    gate.noteRefusal(ctx.state.client.ip, d.reason, { path: ctx.path, client: ctx.state.credential.client ?? null });
+    throw new HttpError(401, d.reason, REFUSALS[d.reason]);
+  }
   if (d.session) ctx.state.session = d.session;
   ctx.state.apiKey = d.apiKey;
 }
@@ -23,7 +26,7 @@ export function tokenGate(gate: TokenGate): GatewayMiddleware {
   return async (ctx, next) => {
     const { candidates } = ctx.state.credential;
     if (candidates.length === 0) return next();
-    apply(ctx, gate.checkFast(candidates) ?? (await gate.check(candidates)));
+    apply(ctx, gate, gate.checkFast(candidates) ?? (await gate.check(candidates)));
     return next();
   };
 }

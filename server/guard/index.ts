@@ -261,6 +261,7 @@ export class Guard {
   register(hooks: LoginHooks): void {
     hooks.before.push((ctx, attempt) => this.beforeLogin(ctx, attempt));
     hooks.failed.push((ctx, attempt, res) => this.failedLogin(ctx, attempt, res));
+    hooks.accepted.push((ctx, attempt, result) => this.acceptedLogin(ctx, attempt, result));
     hooks.released.push((ctx, attempt, result, method) => this.releasedLogin(ctx, attempt, result, method));
   }
 
@@ -335,30 +336,40 @@ export class Guard {
     }
   }
 
-  private async releasedLogin(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, method: string): Promise<void> {
-    const state = this.attempts.get(ctx);
-    state?.ticket?.release();
-    const ip = ctx.state.client.ip;
-    const who: Who = { ip, username: attempt.username ?? result.userName, userId: result.userId };
-    this.regulator.recordSuccess('password', who);
-    this.devices.learnUser(result.userId, result.userName);
-    const people = {
+  private peopleOf(ctx: GatewayContext, result: AuthenticationResult): People {
+    return {
       userId: result.userId,
       userName: result.userName,
-      ip,
+      ip: ctx.state.client.ip,
       deviceId: result.deviceId ?? ctx.state.credential.deviceId ?? null,
       deviceName: result.deviceName ?? ctx.state.credential.device ?? null,
       client: result.client ?? ctx.state.credential.client ?? null,
     };
+  }
 
+  /**
+   * Jellyfin accepted the password: the checks that may still refuse it run now, before any second
+   * factor is asked for, so a user with a factor is held to them too.
+   */
+  private async acceptedLogin(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult): Promise<void> {
+    const people = this.peopleOf(ctx, result);
     // The allowlist again, now that Jellyfin named the user (a name the gateway did not know before).
-    if (!this.allowLists.permits(result.userId, ip)) {
+    if (!this.allowLists.permits(result.userId, people.ip)) {
       await this.deps.revoke(result.accessToken);
       this.audit({ ...people, type: 'guard.allowlist.refused', outcome: 'refused', detail: { after: 'password' } });
       throw notAllowed();
     }
     await this.checkTravel(result, people);
     if (this.breach && attempt.password !== undefined) await this.checkBreach(attempt.password, result, people);
+  }
+
+  private async releasedLogin(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, method: string): Promise<void> {
+    const state = this.attempts.get(ctx);
+    state?.ticket?.release();
+    const who: Who = { ip: ctx.state.client.ip, username: attempt.username ?? result.userName, userId: result.userId };
+    this.regulator.recordSuccess('password', who);
+    this.devices.learnUser(result.userId, result.userName);
+    const people = this.peopleOf(ctx, result);
     this.audit({ ...people, type: 'login.password.success', outcome: 'success', detail: { method } });
     await this.noticeNovelty(people, result);
   }

@@ -95,6 +95,7 @@ export function totpInPassword(deps: TotpInPasswordDeps) {
     const result = parseAuthenticationResult(res.body);
     if (!result) throw new HttpError(502, 'unreadable_login_response', 'Jellyfin answered the login in a form the gateway cannot read');
 
+    for (const accepted of deps.hooks.accepted) await accepted(ctx, attempt, result);
     let method: string | undefined;
     if (result.userId === user.id && (await deps.factors.totp.consume(user.id, check.step))) {
       method = 'password+totp';

@@ -24,12 +24,16 @@ export type LoginDecision =
 /**
  * The hook points of a password login, so each concern (guard, factors, approvals) plugs in without
  * rewriting the login: `before` may refuse before Jellyfin sees the password, `failed` hears of every
- * refusal, `decide` chooses what a correct password still needs, `released` hears of every success.
+ * refusal, `accepted` may still refuse a correct password (allowlist, impossible travel, breached
+ * password) whatever second factor follows, `decide` chooses what a correct password still needs,
+ * `released` hears of every token released at once.
  */
 export interface LoginHooks {
   /** Throw an HttpError to refuse, or return a response to send instead of asking Jellyfin. */
   before: Array<(ctx: GatewayContext, attempt: PasswordAttempt) => Promise<BufferedResponse | void>>;
   failed: Array<(ctx: GatewayContext, attempt: PasswordAttempt, res: BufferedResponse) => Promise<void>>;
+  /** Jellyfin accepted the password. Throw an HttpError to refuse (the hook revokes the token). */
+  accepted: Array<(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult) => Promise<void>>;
   /** `upstream` is Jellyfin's 200 answer: a policy that holds the login keeps it to release later, verbatim. */
   decide: (ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, upstream: BufferedResponse) => Promise<LoginDecision>;
   released: Array<(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, method: string) => Promise<void>>;
@@ -37,5 +41,5 @@ export interface LoginHooks {
 
 /** With no second factors configured, a correct password is all a login needs. */
 export function defaultLoginHooks(): LoginHooks {
-  return { before: [], failed: [], decide: async () => ({ kind: 'release', method: 'password' }), released: [] };
+  return { before: [], failed: [], accepted: [], decide: async () => ({ kind: 'release', method: 'password' }), released: [] };
 }

@@ -3,9 +3,10 @@ import type { TokenRegistry } from '../gate/tokens.ts';
 import { forwardBuffered, type LoginDeps } from './password.ts';
 import { readSmallBody } from './body.ts';
 import { relay } from './relay.ts';
+import type { AuditSink } from '../audit/index.ts';
 
 /** `/Sessions/Logout`: forward, then forget the session's token whatever Jellyfin answered (fail closed). */
-export function logout(deps: LoginDeps & { tokens: TokenRegistry }): GatewayMiddleware {
+export function logout(deps: LoginDeps & { tokens: TokenRegistry; audit: () => AuditSink }): GatewayMiddleware {
   return async (ctx) => {
     const body = await readSmallBody(ctx, deps.maxBodyBytes);
     try {
@@ -14,7 +15,12 @@ export function logout(deps: LoginDeps & { tokens: TokenRegistry }): GatewayMidd
     } finally {
       for (const token of ctx.state.credential.candidates) {
         const entry = deps.tokens.lookup(token);
-        if (entry) await deps.tokens.forgetHash(entry.tokenHash);
+        if (!entry) continue;
+        await deps.tokens.forgetHash(entry.tokenHash);
+        deps.audit().record({
+          type: 'session.logout', outcome: 'success', userId: entry.userId, ip: ctx.state.client.ip,
+          deviceId: entry.deviceId, deviceName: entry.deviceName, client: entry.client,
+        });
       }
     }
   };

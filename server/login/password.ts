@@ -89,6 +89,7 @@ export function passwordLogin(deps: LoginDeps, hooks: LoginHooks): GatewayMiddle
       deps.log('a successful login answer could not be read; refusing to release it');
       throw new HttpError(502, 'unreadable_login_response', 'Jellyfin answered the login in a form the gateway cannot read');
     }
+    for (const accepted of hooks.accepted) await accepted(ctx, attempt, result);
     const decision = await hooks.decide(ctx, attempt, result, res);
     if (decision.kind === 'handled') return;
     await recordVerifiedLogin(ctx, deps, result, decision.method);

@@ -10,6 +10,7 @@ import { readSmallBody, parseLoginJson } from './body.ts';
 import { parseAuthenticationResult } from './result.ts';
 import { relay } from './relay.ts';
 import { queryParam } from './query.ts';
+import type { AuditSink } from '../audit/index.ts';
 
 /** Jellyfin keeps a Quick Connect request for 10 minutes after DateAdded (JELLYFIN.md §4). */
 export const QUICK_CONNECT_LIFETIME_MS = 10 * 60 * 1000;
@@ -19,6 +20,8 @@ export interface QuickConnectDeps extends LoginDeps {
   clock: Clock;
   hmacKey: Buffer;
   client: JellyfinClient;
+  /** Read at call time: the audit log is built after the interceptors. */
+  audit: () => AuditSink;
 }
 
 /**
@@ -79,7 +82,12 @@ export class QuickConnectInterceptor {
       const code = queryParam(ctx.querystring, 'code');
       const named = canonicalGuid(queryParam(ctx.querystring, 'userId'));
       const userId = named ?? session.userId;
-      if (code) await this.markAuthorized(code, userId);
+      if (code && (await this.markAuthorized(code, userId)) > 0) {
+        this.deps.audit().record({
+          type: 'quickconnect.authorized', outcome: 'success', userId, ip: ctx.state.client.ip,
+          deviceId: session.deviceId, client: session.client, detail: { by: session.userId },
+        });
+      }
     }
     relay(ctx, res);
   };
@@ -113,9 +121,17 @@ export class QuickConnectInterceptor {
     if (!row || row.authorized_user_id !== result.userId || row.expires_at < this.deps.clock.now()) {
       this.deps.log('a Quick Connect code authorised outside the gateway was refused; its token is revoked');
       await this.deps.client.logout(result.accessToken).catch(() => false);
+      this.deps.audit().record({
+        type: 'login.quickconnect.refused', outcome: 'refused', userId: result.userId, userName: result.userName,
+        ip: ctx.state.client.ip, deviceId: result.deviceId, deviceName: result.deviceName, client: result.client,
+      });
       throw new HttpError(403, 'quick_connect_not_approved', 'This Quick Connect request was not approved through Jellyguard.');
     }
     await recordVerifiedLogin(ctx, this.deps, result, 'quickconnect');
+    this.deps.audit().record({
+      type: 'login.quickconnect.success', outcome: 'success', userId: result.userId, userName: result.userName,
+      ip: ctx.state.client.ip, deviceId: result.deviceId, deviceName: result.deviceName, client: result.client,
+    });
     relay(ctx, res);
   };
 }

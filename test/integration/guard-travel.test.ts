@@ -7,6 +7,7 @@ import { startSmtp, type TestSmtp } from '../helpers/smtp.ts';
 import { TEST_PLACES, writeTestGeoDb } from '../helpers/mmdb.ts';
 import type { ConfigInput } from '../../server/config/schema.ts';
 import { login } from './guard-helpers.ts';
+import { totpCodeAt } from '../../server/factors/totp.ts';
 
 /**
  * Impossible travel and new-device notices through the real gateway: a MaxMind DB file written by the
@@ -111,6 +112,22 @@ describe('impossible travel', () => {
     expect(event).toMatchObject({ outcome: 'info', ip: TEST_PLACES.tokyo.ip });
     expect(JSON.parse(event!.detail!)).toMatchObject({ action: 'alerted', to: { city: 'Tokyo' } });
     await smtp.nextMessage((m) => m.to.includes('root@example.test') && /unusual sign-in/.test(m.subject));
+  });
+
+  it('holds a user with a second factor to the same check: blocked before any challenge is issued', async () => {
+    const clock = new ManualClock();
+    const gw = await gateway(clock);
+    const carol = jf.addUser(`carol-${Date.now()}`, 'carol-pw');
+    const { totp } = gw.gateway.services.factors;
+    const enrollment = await totp.beginEnrollment(carol.id, carol.name);
+    expect(await totp.confirmEnrollment(carol.id, await totpCodeAt(enrollment.secret, clock.now()))).toBe(true);
+    const first = await login(gw.url, carol.name, 'carol-pw', from('london', 'carol-phone'));
+    expect(first.status).toBe(401); // the challenge: the password was right, a factor is still needed
+    expect(first.json).toMatchObject({ error: 'second_factor_required' });
+    clock.advance(HOUR);
+    const blocked = await login(gw.url, carol.name, 'carol-pw', from('sydney', 'carol-phone'));
+    expect(blocked.status).toBe(403);
+    expect(blocked.json).toMatchObject({ error: 'impossible_travel' });
   });
 
   it('refuses to start when enabled without a readable database, naming the setting', async () => {
