@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientAddress } from '../net/client-address.ts';
 import type { ForwardInfo } from './proxy.ts';
+import { withoutOwnCookies } from './proxy-headers.ts';
 
 /** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus those we set ourselves. */
 const DROP = new Set([
@@ -31,6 +32,11 @@ export function headersForUpstream(headers: IncomingHttpHeaders, info: ForwardIn
   );
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined || DROP.has(k) || named.has(k)) continue;
+    if (k === 'cookie' && typeof v === 'string') {
+      const kept = withoutOwnCookies(v);
+      if (kept) out[k] = kept;
+      continue;
+    }
     out[k] = v;
   }
   out['x-forwarded-for'] = info.clientIp;

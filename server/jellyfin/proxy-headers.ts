@@ -100,6 +100,17 @@ export function normalizeOverrides(overrides: HeaderOverrides | undefined): Head
  * With `upgrade` true (a WebSocket handshake) the `Upgrade` header is kept and `Connection: Upgrade` is set,
  * as an upgrade needs them.
  */
+/** The gateway's own cookies (trusted browser, app session) are never shown to Jellyfin. */
+const OWN_COOKIE_PREFIX = 'JellyfinSecurity-';
+
+export function withoutOwnCookies(cookie: string): string {
+  return cookie
+    .split(';')
+    .filter((c) => !c.trim().startsWith(OWN_COOKIE_PREFIX))
+    .join(';')
+    .trim();
+}
+
 export function requestHeaders(
   src: HeaderBag,
   info: ForwardInfo,
@@ -118,6 +129,11 @@ export function requestHeaders(
       continue;
     }
     if (overrides !== undefined && name in overrides) continue;
+    if (name === 'cookie' && typeof value === 'string' && value.includes(OWN_COOKIE_PREFIX)) {
+      const kept = withoutOwnCookies(value);
+      if (kept) out.push(name, kept);
+      continue;
+    }
     out.push(name, value);
   }
   if (upgrade) out.push('connection', 'Upgrade');

@@ -105,6 +105,21 @@ describe('forwarding headers', () => {
     expect(seen.headers['x-real-ip']).toBeUndefined();
   });
 
+  it("never shows the gateway's own cookies to Jellyfin", async () => {
+    await fetch(`${gw.url}/System/Info/Public`, { headers: { cookie: 'JellyfinSecurity-TrustedDevice=secret; theme=dark' } });
+    expect(jf.requests.at(-1)!.headers.cookie).toBe('theme=dark');
+    await fetch(`${gw.url}/Users/AuthenticateByName`, {
+      method: 'POST',
+      headers: {
+        cookie: 'JellyfinSecurity-TrustedDevice=secret',
+        authorization: 'MediaBrowser Client="c", Device="d", DeviceId="cookie-1", Version="1"',
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ Username: 'dave', Pw: 'dave-pw' }),
+    });
+    expect(jf.requests.at(-1)!.headers.cookie).toBeUndefined();
+  });
+
   it('refuses a token whatever other header tries to vouch for it', async () => {
     const token = jf.loginDirect('dave', 'dave-pw', 'dave-1');
     const res = await fetch(`${gw.url}/Users/Me`, {
