@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import type { Config } from './config/index.ts';
 import { systemClock, type Clock } from './clock.ts';
-import type { GatewayState } from './context.ts';
+import type { GatewayMiddleware, GatewayState } from './context.ts';
 import { consoleLogger, type Logger } from './log.ts';
 import { loadKeys, type Keys } from './store/keys.ts';
 import { openStore, type Store } from './store/index.ts';
@@ -22,12 +22,17 @@ import { defaultLoginHooks } from './login/hooks.ts';
 import { createSecondFactor } from './login/challenge-setup.ts';
 import { QuickConnectInterceptor } from './login/quick-connect.ts';
 import { logout } from './login/logout.ts';
+import { webIndex } from './login/web-index.ts';
 import { errorHandler } from './api/errors.ts';
 import { gatewayRouter } from './api/index.ts';
 import type { Services } from './services.ts';
 import { AuditLog } from './audit/index.ts';
 import { Guard } from './guard/index.ts';
 import { guardAddress } from './guard/middleware.ts';
+import { StepUp } from './stepup/index.ts';
+import { Pairing } from './pairing/index.ts';
+import { Approvals } from './approvals/index.ts';
+import { MaxMindLocator } from './guard/travel.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -74,9 +79,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     apiKeyBypass: config.APIKeyBypassEnabled,
     adoptUntil: config.AdoptExistingSessionsUntil ? Date.parse(config.AdoptExistingSessionsUntil) : undefined,
     apiKeyMissRefreshMs: 10_000,
+    audit: () => services.audit,
   }, (m) => log.info(m));
   const loginDeps = { proxy, tokens, users, maxBodyBytes: config.MaxLoginBodyBytes, log: (m: string) => log.warn(m) };
-  const quickConnect = new QuickConnectInterceptor({ ...loginDeps, db: store.db, clock, hmacKey: keys.hmacKey, client: jellyfin });
+  const quickConnect = new QuickConnectInterceptor({
+    ...loginDeps, db: store.db, clock, hmacKey: keys.hmacKey, client: jellyfin, audit: () => services.audit,
+  });
   const loginHooks = defaultLoginHooks();
   const audit = new AuditLog(store.db, clock, keys.hmacKey, {
     maxAgeMs: config.AuditLogMaxAge * 86_400_000,
@@ -84,14 +92,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     excluded: config.AuditLogExcludedEvents,
   }, log);
   await audit.open();
+  // One offline GeoIP database (when configured) for impossible travel and the place an approval shows.
+  const geo = config.GeoIPDatabasePath ? await MaxMindLocator.open(config.GeoIPDatabasePath) : undefined;
   // The guard's login hooks go first: bans and network rules before anything else looks at a password.
   const guard = await Guard.create({
-    config, clock, log, db: store.db, hmacKey: keys.hmacKey, audit: () => audit,
+    config, clock, log, db: store.db, hmacKey: keys.hmacKey, audit: () => audit, geo,
     revoke: async (token) => {
       await tokens.forget(token);
       await jellyfin.logout(token).catch(() => false);
     },
     isApiKey: (token) => apiKeys.has(token),
+    hasVerifiedDevice: (userId, deviceId) => tokens.forUser(userId).some((t) => t.state === 'verified' && t.deviceId === deviceId),
+    findUser: (name) => users.byName(name),
   });
   guard.register(loginHooks);
   // Second factors: the policy becomes the login's `decide`; `start()` below adds TOTP-in-password as
@@ -102,10 +114,28 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   // LAN bypass (off by default) is a bypass step of that policy, right after "no second factor needed".
   secondFactor.secondFactor.steps.splice(1, 0, guard.lanBypassStep());
+  // Step-up (fresh proofs bound to one session, spent once) and TV pairing. A paired device's token is a
+  // bypass step right after "no second factor needed" (the same user and DeviceId only).
+  const stepUp = new StepUp({ db: store.db, clock, hmacKey: keys.hmacKey, config, factors: secondFactor.factors, users, guard, audit: () => services.audit });
+  const pairing = new Pairing({ db: store.db, clock, keys, config, log, guard, jellyfin, stepUp, audit: () => services.audit });
+  pairing.register(loginHooks, secondFactor.secondFactor);
+  // Push approval (the Authenticator's phones): an account held after repeated reports waits for the phone
+  // before any bypass; approve-then-retry and the native client's hold come after the bypasses; a web
+  // challenge offers "phone"; the guard's notices also reach the phones.
+  const approvals = await Approvals.create({
+    db: store.db, clock, config, log, keys, challenges: secondFactor.challenges, guard, audit: () => services.audit, geo,
+  });
+  secondFactor.secondFactor.steps.unshift(approvals.login.heldAccount);
+  secondFactor.secondFactor.steps.push(approvals.login.approvedOnPhone, approvals.login.holdForPhone);
+  secondFactor.secondFactor.extraMethods.push(approvals.login.phoneMethod);
+  guard.addNotifier(approvals.notifier());
+  // TV pairing approved on the phone (the "Pair a TV" page, and the phone method of the Quick Connect step-up).
+  pairing.attachApprovals(approvals, { users, factors: secondFactor.factors });
   const services: Services = {
     config, clock, log, keys, store, paths, proxy, jellyfin, tokens, users, apiKeys, gate, quickConnect, loginHooks, audit, guard,
     factors: secondFactor.factors, challenges: secondFactor.challenges, secondFactor: secondFactor.secondFactor,
     factorFailures: guard,
+    stepUp, pairing, approvals,
   };
   const router = gatewayRouter(services);
 
@@ -116,8 +146,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.use(guardAddress(guard)); //                             …and a banned address is refused before anything else
   app.use(normalizeRoute(paths)); //                           2. the one path normalizer
   app.use(credential()); //                                    3. the one credential reader, all five forms
-  app.use(router.routes()); //                                 4. the gateway's own routes
-  app.use((ctx, next) => (isGatewayRoute(ctx.state.route) ? notOurs(ctx, next) : next())); // …never forwarded
+  app.use(ours(router.routes() as GatewayMiddleware, notOurs)); // 4. the gateway's own routes, never forwarded
   app.use(
     intercept([
       // 5. anonymous login exchanges: the gateway reads their answers before releasing any token
@@ -131,8 +160,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.use(
     intercept([
       // 7. interceptors that act for a verified session
-      ['/quickconnect/authorize', quickConnect.authorize],
-      ['/sessions/logout', logout(loginDeps)],
+      ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
+      ['/sessions/logout', logout({ ...loginDeps, audit: () => services.audit })],
+      // jellyfin-web's page gets the script that leads to the gateway's login page
+      ['/web/index.html', webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) })],
+      ['/web', webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) })],
     ]),
   );
   app.use(proxyToJellyfin(proxy)); //                          8. everything else, streamed
@@ -145,6 +177,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   secondFactor.start(); // expire held logins and revoke their tokens, now and every 15 s
   guard.start(); // forget old ban histories hourly
   audit.start(); // audit retention (AuditLogMaxAge, AuditLogMaxSize), now and hourly
+  pairing.start(); // expire pending pairings and step-up grants, now and every 15 s
+  approvals.start(); // approval deadlines every second, expiry every 5 s
   if (!config.JellyfinApiKey) log.warn('JELLYFIN_API_KEY is not set: Jellyfin API keys (Sonarr, Radarr…) will be refused');
   const flush = setInterval(() => void tokens.flushLastSeen().catch((e) => log.error('flushing last-seen', e)), 30_000);
   flush.unref();
@@ -172,6 +206,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       clearInterval(flush);
       apiKeys.stop();
       await secondFactor.stop();
+      await pairing.stop();
+      await approvals.stop(); // held logins are answered before the server closes
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -185,8 +221,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 }
 
+/**
+ * Requests under /JellyfinSecurity (in any path variant) go to our router and never further; others
+ * skip the router entirely, which keeps route matching off the proxy's hot path.
+ */
+function ours(routes: GatewayMiddleware, fallback: GatewayMiddleware): GatewayMiddleware {
+  return (ctx, next) => (isGatewayRoute(ctx.state.route) ? routes(ctx, () => fallback(ctx, next)) : next());
+}
+
 /** A path under /JellyfinSecurity that no route of ours answered. */
-const notOurs: import('./context.ts').GatewayMiddleware = (ctx) => {
+const notOurs: GatewayMiddleware = (ctx) => {
   ctx.status = 404;
   ctx.body = { error: 'not_found', message: 'No such Jellyguard endpoint' };
 };

@@ -14,6 +14,9 @@ import type { Guard } from './guard/index.ts';
 import type { Factors, FailureRecorder } from './factors/index.ts';
 import type { LoginChallenges } from './login/challenge-store.ts';
 import type { SecondFactorPolicy } from './login/challenge.ts';
+import type { Pairing } from './pairing/index.ts';
+import type { StepUp } from './stepup/index.ts';
+import type { Approvals } from './approvals/index.ts';
 
 /**
  * The parts of the gateway, built once in server/app.ts and handed to the API routes and interceptors.
@@ -46,4 +49,10 @@ export interface Services {
   secondFactor: SecondFactorPolicy;
   /** Where wrong second-factor codes are reported; a no-op until the brute-force guard replaces it. */
   factorFailures: FailureRecorder;
+  /** Fresh proofs for sensitive actions, bound to one session and spent once (server/stepup). */
+  stepUp: StepUp;
+  /** TV pairing: Quick Connect approved from the phone, PairDevice and device tokens (server/pairing). */
+  pairing: Pairing;
+  /** Push approval: approvals, enrolled phones, Web Push, login by phone (server/approvals, server/push). */
+  approvals: Approvals;
 }

@@ -53,6 +53,40 @@ export const AUDIT_EVENTS = [
   'audit.purged', // retention removed old rows (detail.rows, reason)
   'audit.dropped', // the write queue overflowed and events were lost (detail.count)
   'audit.seal_invalid', // at start-up the chain's sealed ends did not match: the log was edited while stopped
+  // TV pairing and step-up (server/pairing, server/stepup)
+  'stepup.required', // an action that needs a fresh proof came without one and was refused (detail.action)
+  'stepup.granted', // a session gave a fresh proof and received a single-use grant (detail.action, method)
+  'stepup.failure', // a wrong step-up code, or a grant of another session or action (detail.action, reason)
+  'stepup.used', // a step-up grant or code was spent on its action (detail.action, target)
+  'pairing.code.invalid', // a wrong, expired or used pairing / Quick Connect code (counted by the guard)
+  'pairing.approval.requested', // a phone began approving a code it scanned or was typed (detail.kind quickconnect | device)
+  'pairing.quickconnect.approved', // the phone approved: the code was authorised at Jellyfin for the user
+  'pairing.quickconnect.failed', // the phone approved but Jellyfin refused to authorise the code
+  'pairing.device.requested', // PairDevice: a device asked to be paired (detail.deviceName)
+  'pairing.device.approved', // a pairing was approved (detail.by: admin | phone)
+  'pairing.device.denied', // a pairing was denied (by an admin or from the phone)
+  'pairing.device.expired', // nobody approved a pairing in time
+  'pairing.device.collected', // the device collected its device token (once)
+  'pairing.device_token.used', // a device token let a login skip the second factor
+  'pairing.device_token.refused', // a device token sent for another user or DeviceId, or unknown
+  'pairing.device.revoked', // a paired device's token was revoked (by its owner or an admin)
+  // push approval and the Authenticator's phones (server/approvals, server/push)
+  'approval.requested', // an approval was created (detail.kind, pushed, pushSkipped)
+  'approval.approved', // a passkey tap approved it (detail.kind, credentialId)
+  'approval.denied', // denied on the phone, or ended by a wrong number / refused assertions (detail.reason)
+  'approval.reported', // "This wasn't me": denied, the address banned (detail.banned), the admins alerted
+  'approval.expired', // nobody answered in time
+  'approval.failure', // an assertion for an approval was refused (detail.reason, attemptsLeft)
+  'login.approval.held', // a native client's login is held open while the phone is asked
+  'login.approval.timeout', // the hold ended unanswered: 401, the approval stays open (approve-then-retry)
+  'account.held', // after ReportsBeforeHold reports in a day, password logins wait for the phone (detail.reports)
+  'account.released', // the phone approved a login: the hold on the account was lifted
+  'phone.enrolled', // a phone was enrolled (its passkey and push subscription)
+  'phone.renamed',
+  'phone.removed', // a phone (and its passkey) was removed by its owner
+  'phone.resubscribed', // a phone's push subscription changed (new endpoint)
+  'push.subscription.expired', // the push service answered 404/410: the subscription was deleted
+  'session.revoked', // a user revoked one of their Jellyfin sessions (detail.revokedAtJellyfin)
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];

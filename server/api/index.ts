@@ -2,7 +2,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
 import type { GatewayState } from '../context.ts';
-import { sendStatic } from './static.ts';
 import type { Services } from '../services.ts';
 import { mountFactorRoutes } from './factors.ts';
 import { mountMeRoutes } from './me.ts';
@@ -10,6 +9,11 @@ import { mountAdminUserRoutes } from './admin-users.ts';
 import { mountBanRoutes } from './bans.ts';
 import { mountAllowedIpRoutes } from './allowed-ips.ts';
 import { mountAuditRoutes } from './audit.ts';
+import { mountAuthenticatorApp } from './pwa.ts';
+import { mountPairingRoutes } from './pairing.ts';
+import { mountLoginPage } from './login-page.ts';
+import { mountApprovalRoutes } from './approvals.ts';
+import { mountDeviceRoutes } from './devices.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const PWA_DIST = path.join(PROJECT_ROOT, 'dist', 'pwa');
@@ -37,15 +41,18 @@ export function gatewayRouter(services: Services) {
   mountAllowedIpRoutes(router, services);
   mountAuditRoutes(router, services);
 
-  // The Authenticator PWA.
-  router.get('/app', (ctx) => {
-    ctx.redirect(`${baseUrl}/JellyfinSecurity/app/`);
-  });
-  router.get(/^.*\/app\/(.*)$/i, (ctx) => {
-    const rel = (ctx.params as Record<string, string>)[0] || 'index.html';
-    if (!sendStatic(ctx, PWA_DIST, rel, { immutable: rel.startsWith('assets/') })) {
-      sendStatic(ctx, PWA_DIST, 'index.html');
-    }
-  });
+  // TV pairing (the big-screen page, phone approval of codes, PairDevice) and step-up.
+  mountPairingRoutes(router, services);
+
+  // Push approval: the phone's approval page, the login page's "approve on my phone", Me/Phones, Me/Approvals;
+  // my devices (Me/Devices, Me/Sessions). Activity is Me/AuditLog (above).
+  mountApprovalRoutes(router, services);
+  mountDeviceRoutes(router, services);
+
+  // The web login page (and the script injected into jellyfin-web that leads there).
+  mountLoginPage(router, services);
+
+  // The Authenticator PWA (server/api/pwa.ts: the app, its service worker and assets).
+  mountAuthenticatorApp(router, services, PWA_DIST);
   return router;
 }

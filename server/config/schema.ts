@@ -121,6 +121,38 @@ export const configSchema = z
     /** E-mail impossible-travel alerts and permanent bans to administrators (their confirmed addresses; needs SMTP). */
     AdminEmailAlerts: z.boolean().default(false),
 
+    // ── TV pairing and step-up (server/pairing, server/stepup) ──
+    /**
+     * TV pairing: the big-screen page ({BaseUrl}/JellyfinSecurity/pair), phone approval of Quick Connect
+     * codes and the PairDevice API. Off: those answer 404 (Quick Connect Authorize still needs a step-up).
+     */
+    TVPairingEnabled: z.boolean().default(true),
+    /** Seconds a PairDevice pairing code waits for approval (and an approved device for collecting its token). */
+    PairingCodeExpiration: z.number().int().min(30).max(3600).default(300),
+
+    // ── Push approval: the Authenticator's phones (server/approvals, server/push) ──
+    /** Seconds a native client's login (TV, Kodi, apps) is held open while the phone is asked; 0 = answer 401 at once (approve-then-retry only). */
+    HoldSeconds: z.number().int().min(0).max(120).default(25),
+    /** Seconds an approval waits for the phone; once approved, the same user and DeviceId may log in again (approve-then-retry) for this long. */
+    ApprovalSeconds: z.number().int().min(30).max(3600).default(120),
+    /** Send Web Push notifications to enrolled phones (approvals and notices). Off: approvals wait in the app's list. */
+    PushEnabled: z.boolean().default(true),
+    /** Most approval pushes per user within PushWindowSeconds (push-fatigue limit); later ones are not sent. */
+    PushMaxPerWindow: z.number().int().min(1).max(100).default(3),
+    /** The push-fatigue window, in seconds. Within it each further push also waits twice as long as the one before (15 s, 30 s…). */
+    PushWindowSeconds: z.number().int().min(60).max(86_400).default(600),
+    /** "This wasn't me" bans the requesting address (as a brute-force ban; never the reporting phone's own address). */
+    ReportBansAddress: z.boolean().default(true),
+    /** After this many "This wasn't me" within 24 hours, every password login of the account waits for the phone; 0 = never. */
+    ReportsBeforeHold: z.number().int().min(0).max(100).default(3),
+    /** The VAPID subject (RFC 8292 §2.1): "mailto:admin@example.org" or an https URL. Default: PublicUrl when it is https. */
+    VapidSubject: z
+      .string()
+      .regex(/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/, 'must be a mailto: address or an https: URL')
+      .optional(),
+    /** Accept push subscriptions on plain http to a loopback address (a local test push service only; never in production). */
+    PushAllowHttpLoopback: z.boolean().default(false),
+
     // ── The audit log (server/audit) ──
     /** Days audit rows are kept; 0 = for ever. */
     AuditLogMaxAge: z.number().int().min(0).max(36_500).default(365),

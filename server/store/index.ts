@@ -6,6 +6,8 @@ import type { Database } from './schema.ts';
 import * as m001 from './migrations/001_core.ts';
 import * as m002 from './migrations/002_factors.ts';
 import * as m003 from './migrations/003_guard_audit.ts';
+import * as m004 from './migrations/004_approvals.ts';
+import * as m005 from './migrations/005_pairing.ts';
 
 export type { Database } from './schema.ts';
 export type DB = Kysely<Database>;
@@ -15,6 +17,8 @@ export const migrations: Record<string, Migration> = {
   '001_core': m001,
   '002_factors': m002,
   '003_guard_audit': m003,
+  '004_approvals': m004,
+  '005_pairing': m005,
 };
 
 export interface Store {

@@ -62,6 +62,16 @@ export interface Database {
   password_checks: PasswordChecksTable;
   audit_log: AuditLogTable;
   audit_chain: AuditChainTable;
+  // push approval (migration 004_approvals)
+  push_vapid: PushVapidTable;
+  phones: PhonesTable;
+  approvals: ApprovalsTable;
+  approval_holds: ApprovalHoldsTable;
+  // TV pairing and step-up (migration 005_pairing)
+  stepup_grants: StepUpGrantsTable;
+  pairings: PairingsTable;
+  paired_devices: PairedDevicesTable;
+  pairing_approvals: PairingApprovalsTable;
 }
 
 // ── Second factors and the login challenge (migration 002_factors) ──────────────────────────────────
@@ -270,4 +280,138 @@ export interface AuditChainTable {
   anchor_id: number;
   anchor_mac: string;
   seal: string;
+}
+
+// ---- TV pairing and step-up (migration 005_pairing) ----
+
+export type StepUpGrantState = 'pending' | 'granted' | 'used' | 'denied' | 'expired';
+
+export interface StepUpGrantsTable {
+  id: string;
+  secret_hash: string;
+  token_hash: string;
+  user_id: string;
+  action: string;
+  target: string | null;
+  method: string;
+  state: StepUpGrantState;
+  approval_id: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export type PairingStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'collected';
+
+export interface PairingsTable {
+  id: string;
+  code_hash: string;
+  device_id: string;
+  device_name: string;
+  client: string | null;
+  app_version: string | null;
+  ip: string;
+  status: PairingStatus;
+  user_id: string | null;
+  decided_by: string | null;
+  decided_via: 'admin' | 'phone' | null;
+  device_token_enc: string | null;
+  paired_device_id: string | null;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+  collected_at: number | null;
+}
+
+export interface PairedDevicesTable {
+  id: string;
+  user_id: string;
+  device_id: string;
+  device_name: string;
+  token_hash: string;
+  pairing_id: string | null;
+  approved_by: string;
+  approved_via: 'admin' | 'phone';
+  created_at: number;
+  last_used_at: number | null;
+  last_ip: string | null;
+}
+
+export type PairingApprovalPurpose = 'quickconnect' | 'pairdevice' | 'stepup';
+
+export interface PairingApprovalsTable {
+  approval_id: string;
+  purpose: PairingApprovalPurpose;
+  ref: string;
+  user_id: string;
+  token_hash: string;
+  state: 'pending' | 'done' | 'failed';
+  outcome: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
+// ---- push approval (migration 004_approvals) ----
+
+export interface PushVapidTable {
+  id: number;
+  public_key: string;
+  private_key_enc: string;
+  created_at: number;
+}
+
+export interface PhonesTable {
+  id: string;
+  user_id: string;
+  name: string;
+  credential_id: string;
+  subscription_enc: string | null;
+  endpoint_hash: string | null;
+  push_service: string | null;
+  created_at: number;
+  last_seen_at: number | null;
+  subscribed_at: number | null;
+}
+
+export type ApprovalKindColumn = 'login' | 'pairing' | 'stepup' | 'newdevice';
+export type ApprovalStatusColumn = 'pending' | 'approved' | 'denied' | 'reported' | 'expired';
+
+export interface ApprovalsTable {
+  id: string;
+  kind: ApprovalKindColumn;
+  user_id: string;
+  user_name: string;
+  status: ApprovalStatusColumn;
+  reason: string | null;
+  mode: 'hold' | 'poll' | 'none';
+  client: string | null;
+  device_name: string | null;
+  device_id: string | null;
+  ip: string;
+  address_key: string;
+  place: string | null;
+  action: string | null;
+  number: string | null;
+  choices: string | null;
+  nonce: string;
+  canonical: string;
+  challenge: string;
+  login_challenge_id: string | null;
+  failures: Generated<number>;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+  decided_ip: string | null;
+  credential_id: string | null;
+  retry_until: number | null;
+  used_at: number | null;
+  pushed_at: number | null;
+  push_skipped: string | null;
+}
+
+export interface ApprovalHoldsTable {
+  user_id: string;
+  held_at: number | null;
+  lifted_at: number | null;
+  reports: number;
 }
