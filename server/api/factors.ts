@@ -41,6 +41,8 @@ import {
  */
 
 export const MAX_API_BODY_BYTES = 64 * 1024;
+/** Login methods that come from the user's own factors (the rest, like "phone", are added by other concerns). */
+const OWN_FACTOR_METHODS: ReadonlySet<string> = new Set(['totp', 'passkey', 'email', 'recovery', 'enroll']);
 
 /** Read and validate a JSON body with a schema; 400 naming what is wrong, nothing changed. */
 export async function readJson<S extends z.ZodType>(ctx: GatewayContext, schema: S): Promise<z.infer<S>> {
@@ -250,7 +252,10 @@ export function mountFactorRoutes(router: Router<GatewayState>, services: Servic
     if (!row || (row.state !== 'pending' && row.state !== 'satisfied')) throw challengeGone(row);
     const stored = LoginChallenges.methodsOf(row);
     const summary = await factors.summary(row.user_id);
-    const methods = stored.includes('enroll') ? stored : Factors.methods(summary);
+    // The user's factors as they are now; methods the challenge was issued with beyond them (the "phone"
+    // of server/approvals, SecondFactorPolicy.extraMethods) stay, first, as in the 401 body.
+    const extra = stored.filter((m) => !OWN_FACTOR_METHODS.has(m));
+    const methods = stored.includes('enroll') ? stored : [...extra, ...Factors.methods(summary)];
     const info: ChallengeInfo = {
       challengeId: row.id,
       userName: row.user_name,
