@@ -1,0 +1,32 @@
+/**
+ * This phone as Jellyfin sees it: a stable DeviceId (kept in localStorage) and a readable device name,
+ * sent in the MediaBrowser header of every request.
+ */
+import { mediaBrowserHeader } from './auth-header.ts';
+
+const DEVICE_ID_KEY = 'jellyguard.deviceId';
+
+export function deviceId(): string {
+  let id = localStorage.getItem(DEVICE_ID_KEY);
+  if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    id = 'jga-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    localStorage.setItem(DEVICE_ID_KEY, id);
+  }
+  return id;
+}
+
+/** "iPhone", "Android phone", "Chrome on Linux"… from the user agent, for lists of devices. */
+export function deviceName(ua = navigator.userAgent): string {
+  if (/iPhone/.test(ua)) return 'iPhone';
+  if (/iPad/.test(ua)) return 'iPad';
+  if (/Android/.test(ua)) return /Mobile/.test(ua) ? 'Android phone' : 'Android tablet';
+  const browser = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrom(e|ium)\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+  const os = /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS' : /CrOS/.test(ua) ? 'ChromeOS' : /Linux/.test(ua) ? 'Linux' : '';
+  return os ? `${browser} on ${os}` : browser;
+}
+
+/** The MediaBrowser authorization header, with the session's token when there is one. */
+export function authorizationHeader(token?: string | null): string {
+  return mediaBrowserHeader({ deviceId: deviceId(), deviceName: deviceName() }, token);
+}
