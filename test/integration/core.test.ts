@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { startEmulator, type Emulator } from '../jellyfin/emulator.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { ManualClock } from '../../server/clock.ts';
+import { totpCodeAt } from '../../server/factors/totp.ts';
 import { authHeader, getQuickConnectApi, getSystemApi, jellyfinClient, sdkLogin } from '../helpers/sdk.ts';
 
 /**
@@ -236,10 +237,18 @@ describe('Quick Connect', () => {
     const tv = jellyfinClient(gw.url, { client: 'Android TV', deviceId: 'tv-qc-1' });
     const init = await getQuickConnectApi(tv).initiateQuickConnect();
     const phone = jellyfinClient(gw.url, { deviceId: 'phone-qc-1' });
-    const { token } = await sdkLogin(phone, 'bob', 'bob-pw');
+    const { token, userId } = await sdkLogin(phone, 'bob', 'bob-pw');
     phone.accessToken = token!;
-    const auth = await getQuickConnectApi(phone).authorizeQuickConnect({ code: init.data.Code! });
+    // Authorize signs a device in with no password: it is a step-up action (issue 6), here by a TOTP code.
+    const { totp } = gw.gateway.services.factors;
+    const enrollment = await totp.beginEnrollment(userId!, 'bob');
+    await totp.confirmEnrollment(userId!, await totpCodeAt(enrollment.secret, Date.now() - 30_000));
+    const auth = await getQuickConnectApi(phone).authorizeQuickConnect(
+      { code: init.data.Code! },
+      { headers: { 'X-Jellyguard-StepUp': await totpCodeAt(enrollment.secret, Date.now()) } },
+    );
     expect(auth.data).toBe(true);
+    await totp.remove(userId!);
     const res = await fetch(`${gw.url}/Users/AuthenticateWithQuickConnect`, {
       method: 'POST',
       headers: { authorization: tv.authorizationHeader, 'content-type': 'application/json' },
