@@ -1,0 +1,153 @@
+import type { Clock } from '../clock.ts';
+import type { GatewayContext, GatewayMiddleware } from '../context.ts';
+import { HttpError } from '../errors.ts';
+import type { AuditEvent } from '../audit/index.ts';
+import type { Guard } from '../guard/index.ts';
+import { canonicalGuid } from '../jellyfin/json.ts';
+import { queryParam } from '../login/query.ts';
+import type { DB } from '../store/index.ts';
+import type { QuickConnectTable } from '../store/schema.ts';
+import { QUICK_CONNECT_CODE, compactCode, type StepUpRequired } from '../../shared/api/pairing.ts';
+import { STEP_UP_HEADER, type StepUp } from '../stepup/index.ts';
+
+const NO_USER = '00000000000000000000000000000000';
+
+/**
+ * The Quick Connect requests the gateway saw initiated (the quick_connect table of
+ * server/login/quick-connect.ts), as pairing uses them: find the one waiting behind a code, and claim it
+ * for a user BEFORE Jellyfin is asked to authorise it (so the device's exchange, which may come the same
+ * instant, already finds it approved), giving it back when Jellyfin refuses. A claim succeeds once:
+ * codes are single use.
+ */
+export class QuickConnectCodes {
+  constructor(
+    private readonly db: DB,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The newest request behind this code that is still waiting, or undefined. */
+  async pending(code: string): Promise<QuickConnectTable | undefined> {
+    const c = compactCode(code);
+    if (!QUICK_CONNECT_CODE.test(c)) return undefined;
+    return this.db
+      .selectFrom('quick_connect')
+      .selectAll()
+      .where('code', '=', c)
+      .where('expires_at', '>=', this.clock.now())
+      .where('authorized_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
+  }
+
+  /** Claim the waiting request for `userId`; the claim's time (to give it back), or undefined if none waits. */
+  async claim(code: string, userId: string): Promise<number | undefined> {
+    const now = this.clock.now();
+    const res = await this.db
+      .updateTable('quick_connect')
+      .set({ authorized_user_id: userId, authorized_at: now })
+      .where('code', '=', compactCode(code))
+      .where('expires_at', '>=', now)
+      .where('authorized_at', 'is', null)
+      .executeTakeFirst();
+    return res.numUpdatedRows > 0n ? now : undefined;
+  }
+
+  /** Jellyfin refused: the request waits again. */
+  async unclaim(code: string, userId: string, at: number): Promise<void> {
+    await this.db
+      .updateTable('quick_connect')
+      .set({ authorized_user_id: null, authorized_at: null })
+      .where('code', '=', compactCode(code))
+      .where('authorized_user_id', '=', userId)
+      .where('authorized_at', '=', at)
+      .execute();
+  }
+}
+
+export interface AuthorizeDeps {
+  stepUp: StepUp;
+  codes: QuickConnectCodes;
+  guard: Guard;
+  audit: (e: AuditEvent) => void;
+}
+
+function people(ctx: GatewayContext) {
+  const s = ctx.state.session;
+  return {
+    userId: s?.userId ?? null,
+    ip: ctx.state.client.ip,
+    deviceId: s?.deviceId ?? ctx.state.credential.deviceId ?? null,
+    deviceName: s?.deviceName ?? ctx.state.credential.device ?? null,
+    client: s?.client ?? ctx.state.credential.client ?? null,
+  };
+}
+
+function answeredTrue(ctx: GatewayContext): boolean {
+  if (ctx.status !== 200) return false;
+  const b = ctx.body;
+  const text = Buffer.isBuffer(b) ? b.toString('utf8') : typeof b === 'string' ? b : '';
+  return text.trim() === 'true';
+}
+
+/**
+ * `POST /QuickConnect/Authorize?code=&userId=` as a step-up action (DESIGN: TV pairing). Jellyfin signs
+ * the waiting device in with no password, so a verified token alone is not enough: the request must
+ * carry a fresh proof of THIS session (X-Jellyguard-StepUp: a grant for this code, or a TOTP code), and
+ * the code must be one the gateway saw initiated and still waiting. Otherwise nothing is forwarded.
+ * Then the request is claimed, the wrapped interceptor forwards it (and records the authorisation), and
+ * a refusal by Jellyfin gives the claim back. Runs after the token gate, in every method (fail closed).
+ */
+export function stepUpQuickConnectAuthorize(deps: AuthorizeDeps, inner: GatewayMiddleware): GatewayMiddleware {
+  return async (ctx, next) => {
+    const session = ctx.state.session;
+    if (!session) {
+      if (ctx.state.apiKey) {
+        throw new HttpError(403, 'step_up_unavailable', 'A Jellyfin API key cannot approve a Quick Connect code: approve it from the Jellyguard Authenticator.');
+      }
+      throw new HttpError(401, 'unauthenticated', 'Sign in through Jellyguard first.');
+    }
+    const raw = queryParam(ctx.querystring, 'code');
+    if (raw === undefined || raw.trim() === '') throw new HttpError(400, 'invalid_request', 'code is required');
+    const code = compactCode(raw);
+    const actor = { session, ip: ctx.state.client.ip };
+    const proof = ctx.get(STEP_UP_HEADER);
+    if (!proof) {
+      const methods = await deps.stepUp.methods(session.userId);
+      deps.audit({ ...people(ctx), type: 'stepup.required', outcome: 'refused', detail: { action: 'QuickConnectAuthorize', methods } });
+      const body: StepUpRequired = {
+        error: 'step_up_required',
+        message: methods.length
+          ? 'Approving a device needs a fresh confirmation: approve on your phone, or give a code from your authenticator app.'
+          : 'Approving a device needs a second factor, and this account has none. Set one up, or approve from the Jellyguard Authenticator.',
+        action: 'QuickConnectAuthorize',
+        target: code,
+        methods,
+      };
+      ctx.status = 401;
+      ctx.set('cache-control', 'no-store');
+      ctx.body = body;
+      return;
+    }
+    await deps.stepUp.spend(actor, 'QuickConnectAuthorize', code, proof);
+    delete ctx.req.headers[STEP_UP_HEADER]; // the proof is ours: Jellyfin never sees it
+
+    const waiting = await deps.codes.pending(code);
+    if (!waiting) {
+      deps.guard.recordFailure('pairing', { ip: actor.ip, userId: session.userId });
+      deps.audit({ ...people(ctx), type: 'pairing.code.invalid', outcome: 'failure', detail: { via: 'authorize' } });
+      throw new HttpError(404, 'unknown_code', 'No device is waiting with this code. Check the code on the screen.');
+    }
+    const named = canonicalGuid(queryParam(ctx.querystring, 'userId'));
+    const userId = named && named !== NO_USER ? named : session.userId;
+    const at = await deps.codes.claim(code, userId);
+    if (at === undefined) throw new HttpError(404, 'unknown_code', 'No device is waiting with this code. Check the code on the screen.');
+    try {
+      await inner(ctx, next);
+    } catch (e) {
+      await deps.codes.unclaim(code, userId, at);
+      throw e;
+    }
+    // (the core interceptor audits `quickconnect.authorized`)
+    if (!answeredTrue(ctx)) await deps.codes.unclaim(code, userId, at);
+  };
+}
