@@ -82,7 +82,7 @@ export type PasskeyRegistration =
   | { ok: false; reason: 'unknown_ceremony' | 'invalid' | 'duplicate_credential' };
 
 /** The challenge inside a response's clientDataJSON, or undefined. */
-function challengeOf(clientDataJSON: unknown): string | undefined {
+export function challengeOf(clientDataJSON: unknown): string | undefined {
   if (typeof clientDataJSON !== 'string' || clientDataJSON.length > 4096) return undefined;
   try {
     const c = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')) as { challenge?: unknown };
@@ -90,6 +90,54 @@ function challengeOf(clientDataJSON: unknown): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The one check of a passkey assertion (WebAuthn Level 3 §7.2), for sign-in challenges and phone
+ * approvals alike: the credential must be one of THAT user's, registered for this relying party; user
+ * verification is REQUIRED (§7.2 step 17); the signature counter must move forward (§6.1.1 — a counter
+ * that goes back on a valid signature is a cloned authenticator, refused; a zero counter is accepted)
+ * and is updated with a conditional UPDATE, so two uses of one assertion cannot both pass.
+ */
+export async function verifyUserAssertion(
+  db: DB,
+  clock: Clock,
+  a: { userId: string; response: AuthenticationResponseJSON; expectedChallenge: string; origin: string; rpID: string },
+): Promise<PasskeyCheck> {
+  const cred = await db
+    .selectFrom('factor_passkeys')
+    .selectAll()
+    .where('credential_id', '=', String(a.response.id))
+    .where('user_id', '=', a.userId)
+    .executeTakeFirst();
+  if (!cred || cred.rp_id !== a.rpID) return { ok: false, reason: 'unknown_credential' };
+  let v;
+  try {
+    v = await verifyAuthenticationResponse({
+      response: a.response,
+      expectedChallenge: a.expectedChallenge,
+      expectedOrigin: a.origin,
+      expectedRPID: a.rpID,
+      // The counter is judged below, after the signature is known to be good.
+      credential: { id: cred.credential_id, publicKey: new Uint8Array(Buffer.from(cred.public_key, 'base64url')), counter: 0 },
+      requireUserVerification: true,
+    });
+  } catch {
+    return { ok: false, reason: 'invalid', credentialId: cred.credential_id };
+  }
+  if (!v.verified || !v.authenticationInfo.userVerified) return { ok: false, reason: 'invalid', credentialId: cred.credential_id };
+  const newCounter = v.authenticationInfo.newCounter;
+  if ((newCounter > 0 || cred.counter > 0) && newCounter <= cred.counter) {
+    return { ok: false, reason: 'counter_regression', credentialId: cred.credential_id };
+  }
+  const res = await db
+    .updateTable('factor_passkeys')
+    .set({ counter: newCounter, last_used_at: clock.now(), backed_up: v.authenticationInfo.credentialBackedUp ? 1 : 0 })
+    .where('credential_id', '=', cred.credential_id)
+    .where('counter', '=', cred.counter)
+    .executeTakeFirst();
+  if (res.numUpdatedRows !== 1n) return { ok: false, reason: 'counter_regression', credentialId: cred.credential_id };
+  return { ok: true, credentialId: cred.credential_id, name: cred.name };
 }
 
 /** WebAuthn user handles must not be personal data (§14.6.1): the opaque Jellyfin user id's bytes. */
@@ -282,40 +330,13 @@ export class Passkeys {
   ): Promise<PasskeyCheck> {
     const ceremony = await this.takeCeremony('authentication', userId, response.response?.clientDataJSON, loginChallengeId);
     if (!ceremony) return { ok: false, reason: 'unknown_ceremony' };
-    const cred = await this.db
-      .selectFrom('factor_passkeys')
-      .selectAll()
-      .where('credential_id', '=', String(response.id))
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    if (!cred || cred.rp_id !== ceremony.rp_id) return { ok: false, reason: 'unknown_credential' };
-    let v;
-    try {
-      v = await verifyAuthenticationResponse({
-        response,
-        expectedChallenge: ceremony.challenge,
-        expectedOrigin: ceremony.origin,
-        expectedRPID: ceremony.rp_id,
-        // The counter is judged below, after the signature is known to be good.
-        credential: { id: cred.credential_id, publicKey: new Uint8Array(Buffer.from(cred.public_key, 'base64url')), counter: 0 },
-        requireUserVerification: true,
-      });
-    } catch {
-      return { ok: false, reason: 'invalid', credentialId: cred.credential_id };
-    }
-    if (!v.verified || !v.authenticationInfo.userVerified) return { ok: false, reason: 'invalid', credentialId: cred.credential_id };
-    const newCounter = v.authenticationInfo.newCounter;
-    if ((newCounter > 0 || cred.counter > 0) && newCounter <= cred.counter) {
-      return { ok: false, reason: 'counter_regression', credentialId: cred.credential_id };
-    }
-    const res = await this.db
-      .updateTable('factor_passkeys')
-      .set({ counter: newCounter, last_used_at: this.clock.now(), backed_up: v.authenticationInfo.credentialBackedUp ? 1 : 0 })
-      .where('credential_id', '=', cred.credential_id)
-      .where('counter', '=', cred.counter)
-      .executeTakeFirst();
-    if (res.numUpdatedRows !== 1n) return { ok: false, reason: 'counter_regression', credentialId: cred.credential_id };
-    return { ok: true, credentialId: cred.credential_id, name: cred.name };
+    return verifyUserAssertion(this.db, this.clock, {
+      userId,
+      response,
+      expectedChallenge: ceremony.challenge,
+      origin: ceremony.origin,
+      rpID: ceremony.rp_id,
+    });
   }
 
   async rename(userId: string, credentialId: string, name: string): Promise<boolean> {
