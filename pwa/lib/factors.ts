@@ -30,7 +30,6 @@ export const beginTotp = () => post('Me/TOTP', {}, { schema: TotpEnrollmentSchem
 export const confirmTotp = (code: string) => post('Me/TOTP/Confirm', { code }, { schema: RecoveryCodesResponseSchema });
 export const removeTotp = () => del('Me/TOTP');
 
-export const regenerateRecoveryCodes = () => post('Me/RecoveryCodes', {}, { schema: RecoveryCodesResponseSchema });
 
 const RegisteredPasskeySchema = PasskeyInfoSchema.extend({ recoveryCodes: z.array(z.string()).default([]) });
 

@@ -9,6 +9,8 @@ import type { TrustedBrowserInfo } from '../factors/trusted-browser.ts';
 import { isEmailAddress } from '../factors/email.ts';
 import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import { enrolledFirstFactor, isoOrNull, noStore, readJson, rpOf } from './factors.ts';
+import { STEP_UP_HEADER } from '../stepup/index.ts';
+import type { StepUpAction, StepUpRequired } from '../../shared/api/pairing.ts';
 import {
   ConfirmCodeRequestSchema,
   RegisterPasskeyRequestSchema,
@@ -25,7 +27,8 @@ import {
  * user's wrong-code limit and are reported to the brute-force guard like login codes.
  *
  * Removing a factor is refused when it is the user's last one and policy requires a factor (add the
- * new one first). A fresh proof before removal (step-up) is the step-up work's to add.
+ * new one first). A fresh proof before removal (step-up) is the step-up work's to add. New recovery codes
+ * are a step-up action (RegenerateRecoveryCodes, see stepUpGiven).
  */
 export function presentPasskey(p: StoredPasskey): PasskeyInfo {
   return { id: p.id, name: p.name, createdAt: new Date(p.createdAt).toISOString(), lastUsedAt: isoOrNull(p.lastUsedAt), backedUp: p.backedUp };
@@ -69,6 +72,52 @@ async function wrongCode(ctx: GatewayContext, services: Services, kind: FactorKi
   services.factors.audit({ type: 'factor.failure', outcome: 'failure', userId, userName, ip: ctx.state.client.ip, detail: { method: kind } });
   if (r.locked) services.factors.audit({ type: 'factor.locked', outcome: 'refused', userId, userName, ip: ctx.state.client.ip });
   throw new HttpError(400, 'invalid_code', 'That code is not right.');
+}
+
+/**
+ * A step-up action of the session's own user (target null: the action is always on `me`). The request
+ * must carry a fresh proof in X-Jellyguard-StepUp — a grant from POST StepUp for this session and action,
+ * or a current TOTP code — which is spent here (wrong: 401 `invalid_code`, counted by the guard and the
+ * per-user wrong-code lock). Without one: 401 StepUpRequired, as for Quick Connect — the answer is set
+ * and this says false (the route stops there).
+ *
+ * A user with no way to step up (no TOTP, no passkey — a phone is a passkey too) goes ahead with the
+ * verified session alone: there is nothing stronger to ask for. For recovery codes that is only the
+ * e-mail-only user (or one whose factor the administrator turned off): POST Me/RecoveryCodes refuses users
+ * with no factor at all (409 `no_factor`), and codes are otherwise only issued with a first TOTP/passkey.
+ */
+async function stepUpGiven(ctx: GatewayContext, services: Services, action: StepUpAction): Promise<boolean> {
+  const session = ctx.state.session!;
+  const methods = await services.stepUp.methods(session.userId, action);
+  if (methods.length === 0) return true; // nothing stronger to ask for (above)
+  const actor = { session, ip: ctx.state.client.ip };
+  const proof = ctx.get(STEP_UP_HEADER);
+  if (!proof) {
+    services.stepUp.audit({
+      type: 'stepup.required',
+      outcome: 'refused',
+      userId: session.userId,
+      userName: await nameOf(services, session.userId),
+      ip: actor.ip,
+      deviceId: session.deviceId,
+      deviceName: session.deviceName,
+      client: session.client,
+      detail: { action, methods },
+    });
+    const body: StepUpRequired = {
+      error: 'step_up_required',
+      message: 'Making new recovery codes needs a fresh confirmation: use your passkey, or give a code from your authenticator app.',
+      action,
+      target: null,
+      methods,
+    };
+    ctx.status = 401;
+    ctx.set('cache-control', 'no-store');
+    ctx.body = body;
+    return false;
+  }
+  await services.stepUp.spend(actor, action, null, proof);
+  return true;
 }
 
 /** Refuse to remove the last factor of a user who must have one. */
@@ -172,6 +221,7 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     if (!Factors.hasPrimary(await factors.summary(userId))) {
       throw new HttpError(409, 'no_factor', 'Recovery codes back up a second factor: set one up first.');
     }
+    if (!(await stepUpGiven(ctx, services, 'RegenerateRecoveryCodes'))) return;
     const recoveryCodes = await factors.recovery.generate(userId);
     audit(ctx, 'factor.recovery.generated');
     noStore(ctx);

@@ -377,6 +377,10 @@ export function mountPairingRoutes(router: Router<GatewayState>, services: Servi
     const actor = actorOf(ctx);
     let body: StepUpGrant;
     if (input.method === 'phone') {
+      // The phone approves a step-up by showing the waiting TV: only Quick Connect has one.
+      if (input.action !== 'QuickConnectAuthorize') {
+        throw new HttpError(400, 'method_unavailable', 'This action cannot be approved on the phone; use a code or a passkey.');
+      }
       if (!stepUp.phone || !(await stepUp.phone.available(actor.session.userId))) {
         throw new HttpError(400, 'method_unavailable', 'This account has no phone with the Jellyguard Authenticator.');
       }

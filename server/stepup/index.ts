@@ -20,10 +20,20 @@ export { guardedAttempt } from './attempt.ts';
 /** The header that carries a step-up proof: a grant from POST StepUp, or a current TOTP code. */
 export const STEP_UP_HEADER = 'x-jellyguard-stepup';
 
-/** Which guard counter each action's wrong proofs go to. Quick Connect approvals are pairing attempts. */
+/**
+ * Which guard counter each action's wrong proofs go to. Quick Connect approvals are pairing attempts;
+ * a wrong code before new recovery codes is a guessed second-factor code.
+ */
 const ATTEMPT_KIND: Record<StepUpAction, AttemptKind> = {
   QuickConnectAuthorize: 'pairing',
+  RegenerateRecoveryCodes: 'totp',
 };
+
+/**
+ * The actions a phone approval can confirm: the phone's approval describes the device being signed in
+ * (server/pairing/phone.ts), so it is offered for Quick Connect only.
+ */
+const PHONE_ACTIONS: ReadonlySet<StepUpAction> = new Set<StepUpAction>(['QuickConnectAuthorize']);
 
 /** Who is stepping up: the verified session, from where. */
 export interface Actor {
@@ -74,13 +84,13 @@ export class StepUp {
     return (STEP_UP_ACTIONS as readonly string[]).includes(a);
   }
 
-  /** The ways this user can give a fresh proof right now. */
-  async methods(userId: string): Promise<StepUpMethod[]> {
+  /** The ways this user can give a fresh proof for `action` right now. */
+  async methods(userId: string, action: StepUpAction = 'QuickConnectAuthorize'): Promise<StepUpMethod[]> {
     const s = await this.deps.factors.summary(userId);
     const out: StepUpMethod[] = [];
     if (s.totp) out.push('totp');
     if (s.passkeys > 0) out.push('passkey');
-    if (this.phone && (await this.phone.available(userId).catch(() => false))) out.push('phone');
+    if (PHONE_ACTIONS.has(action) && this.phone && (await this.phone.available(userId).catch(() => false))) out.push('phone');
     return out;
   }
 

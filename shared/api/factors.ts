@@ -38,6 +38,11 @@ import { z } from 'zod';
  *   POST Me/TOTP/Confirm  ConfirmCodeRequest    → RecoveryCodesResponse (recoveryCodes may be empty)
  *   DELETE Me/TOTP                              → 204
  *   POST Me/RecoveryCodes                       → RecoveryCodesResponse (the old set stops working)
+ *        STEP-UP ACTION "RegenerateRecoveryCodes" (target null; shared/api/pairing.ts "STEP-UP"): needs
+ *        `X-Jellyguard-StepUp: <grant from POST StepUp, or a current TOTP code>`; without it 401
+ *        StepUpRequired {action, target: null, methods: totp|passkey}, wrong 401 `invalid_code`. A user
+ *        with no TOTP and no passkey has nothing to step up with and needs the session alone; a user with
+ *        no factor at all gets 409 `no_factor`.
  *   POST Me/Passkeys/Options                    → PublicKeyCredentialCreationOptionsJSON
  *   POST Me/Passkeys      RegisterPasskeyRequest → RegisteredPasskey (201; recoveryCodes when it is the first factor)
  *   PATCH Me/Passkeys/{id} RenamePasskeyRequest → PasskeyInfo

@@ -41,7 +41,9 @@ import { z } from 'zod';
  *   POST StepUp/Passkey/Options StepUpTarget                  → PublicKeyCredentialRequestOptionsJSON
  *   GET  StepUp/{stepUpId}                                    → StepUpStatus (the session that asked only)
  *   Wrong codes: 401 `invalid_code` (counted by the guard as pairing failures for QuickConnectAuthorize,
- *   and by the per-user wrong-code lock: 429 `too_many_attempts`). Spent/expired/foreign grants: 403
+ *   as TOTP failures for RegenerateRecoveryCodes, and by the per-user wrong-code lock: 429
+ *   `too_many_attempts`). "phone" is offered for QuickConnectAuthorize only (the approval on the phone
+ *   describes the device being signed in). Spent/expired/foreign grants: 403
  *   `step_up_used` / `step_up_expired` / `step_up_invalid`; a phone approval still waiting: 409.
  *
  * THE BIG-SCREEN PAIRING PAGE (public)
@@ -100,7 +102,11 @@ export function pairPageUrl(origin: string, baseUrl: string, code: string): stri
 
 // ── Step-up ─────────────────────────────────────────────────────────────────────────────────────────
 
-export const STEP_UP_ACTIONS = ['QuickConnectAuthorize'] as const;
+/**
+ * The step-up actions. Targets: QuickConnectAuthorize → the 6-digit code; RegenerateRecoveryCodes
+ * (POST Me/RecoveryCodes, shared/api/factors.ts) → null (always the session's own user).
+ */
+export const STEP_UP_ACTIONS = ['QuickConnectAuthorize', 'RegenerateRecoveryCodes'] as const;
 export const StepUpActionSchema = z.enum(STEP_UP_ACTIONS);
 export type StepUpAction = z.infer<typeof StepUpActionSchema>;
 export const StepUpMethodSchema = z.enum(['totp', 'passkey', 'phone']);
@@ -114,7 +120,7 @@ export const StepUpRequiredSchema = z.object({
   error: z.literal('step_up_required'),
   message: z.string(),
   action: StepUpActionSchema,
-  /** What the action is for (the Quick Connect code); a grant must be asked for this target. */
+  /** What the action is for (the Quick Connect code; null for RegenerateRecoveryCodes); a grant must be asked for this target. */
   target: z.string().nullable(),
   /** What this user can give: empty when nothing (the action cannot be done from this session). */
   methods: z.array(StepUpMethodSchema),

@@ -147,6 +147,11 @@ describe('the pages, as a household member sees them', () => {
     // New recovery codes replace the old ones (shown once, from the top of the page).
     await page().getByRole('button', { name: 'Make new recovery codes' }).click();
     await page().getByRole('alertdialog').getByRole('button', { name: 'Make new codes' }).click();
+    // A step-up action (RegenerateRecoveryCodes): the gateway asks for a fresh proof, a passkey tap gives it.
+    const stepUp = page().getByTestId('step-up');
+    await stepUp.waitFor();
+    await shot(page(), 'security-stepup');
+    await stepUp.getByRole('button', { name: 'Use my passkey' }).click();
     await page().getByTestId('recovery-codes').waitFor();
     expect(await page().evaluate(() => scrollY)).toBe(0);
     await page().getByRole('button', { name: 'I saved them' }).click();
