@@ -12,6 +12,7 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/browser';
+import { browserLabel } from '../../shared/user-agent.ts';
 
 export function passkeysSupported(): boolean {
   return browserSupportsWebAuthn();
@@ -27,29 +28,5 @@ export function createPasskey(options: unknown): Promise<RegistrationResponseJSO
 
 /** A name for a passkey created here, for the user's list of passkeys: "Chrome on Android". */
 export function passkeyName(ua: string): string {
-  const browser = /Edg\//.test(ua)
-    ? 'Edge'
-    : /OPR\//.test(ua)
-      ? 'Opera'
-      : /Firefox\/|FxiOS\//.test(ua)
-        ? 'Firefox'
-        : /Chrome\/|CriOS\//.test(ua)
-          ? 'Chrome'
-          : /Safari\//.test(ua)
-            ? 'Safari'
-            : 'Browser';
-  const os = /Android/.test(ua)
-    ? 'Android'
-    : /iPhone|iPad|iPod/.test(ua)
-      ? 'iOS'
-      : /Windows/.test(ua)
-        ? 'Windows'
-        : /Mac OS X|Macintosh/.test(ua)
-          ? 'macOS'
-          : /CrOS/.test(ua)
-            ? 'ChromeOS'
-            : /Linux/.test(ua)
-              ? 'Linux'
-              : '';
-  return os ? `${browser} on ${os}` : browser;
+  return browserLabel(ua);
 }

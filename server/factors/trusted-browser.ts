@@ -45,34 +45,9 @@ export function userAgentFamily(ua: string): string {
   return ua.replace(/\d+([._]\d+)*/g, '#').replace(/\s+/g, ' ').trim().slice(0, 512);
 }
 
-/** "Firefox on Linux", "Chrome on Android"… for the list a user sees. */
-export function browserLabel(ua: string): string {
-  const browser = /Edg\//.test(ua)
-    ? 'Edge'
-    : /OPR\//.test(ua)
-      ? 'Opera'
-      : /Firefox\//.test(ua)
-        ? 'Firefox'
-        : /Chrome\/|CriOS\//.test(ua)
-          ? 'Chrome'
-          : /Safari\//.test(ua)
-            ? 'Safari'
-            : 'Browser';
-  const os = /Android/.test(ua)
-    ? 'Android'
-    : /iPhone|iPad|iPod/.test(ua)
-      ? 'iOS'
-      : /Windows/.test(ua)
-        ? 'Windows'
-        : /Mac OS X|Macintosh/.test(ua)
-          ? 'macOS'
-          : /CrOS/.test(ua)
-            ? 'ChromeOS'
-            : /Linux/.test(ua)
-              ? 'Linux'
-              : undefined;
-  return os ? `${browser} on ${os}` : browser;
-}
+import { browserLabel } from '../../shared/user-agent.ts';
+
+export { browserLabel };
 
 /** The client's network as "a.b.c.0/24" or "2001:db8::/64"; "any" when the prefix length is 0. */
 export function ipPrefix(ip: string, v4Bits: number, v6Bits: number): string {
