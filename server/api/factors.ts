@@ -105,16 +105,6 @@ async function liveChallenge(services: Services, id: string, state: 'pending' | 
   return row;
 }
 
-async function assertNotLocked(services: Services, userId: string): Promise<void> {
-  const until = await services.factors.attempts.lockedUntil(userId);
-  if (until !== undefined) {
-    const seconds = Math.ceil((until - services.clock.now()) / 1000);
-    throw new HttpError(429, 'too_many_attempts', `Too many wrong codes. Try again in ${Math.ceil(seconds / 60)} minutes.`, {
-      'retry-after': String(seconds),
-    });
-  }
-}
-
 async function offered(services: Services, row: ChallengeRow, method: LoginMethod): Promise<void> {
   const summary = await services.factors.summary(row.user_id);
   const methods = method === 'enroll' ? LoginChallenges.methodsOf(row) : Factors.methods(summary);
@@ -222,7 +212,7 @@ async function verifyCode(
   const input = await readJson(ctx, VerifyCodeRequestSchema);
   const row = await liveChallenge(services, input.challengeId);
   await offered(services, row, method);
-  await assertNotLocked(services, row.user_id);
+  await services.factors.attempts.assertNotLocked(row.user_id);
   await spendAttempt(services, row);
   if (!(await check(row, input.code))) return wrongCode(ctx, services, row, method);
   await release(ctx, services, row, method, 'pending', input.trustBrowser);
@@ -337,7 +327,7 @@ export function mountFactorRoutes(router: Router<GatewayState>, services: Servic
     const input = await readJson(ctx, VerifyPasskeyRequestSchema);
     const row = await liveChallenge(services, input.challengeId);
     await offered(services, row, 'passkey');
-    await assertNotLocked(services, row.user_id);
+    await services.factors.attempts.assertNotLocked(row.user_id);
     await spendAttempt(services, row);
     const r = await factors.passkeys.verifyAuthentication(row.user_id, input.response as unknown as AuthenticationResponseJSON, row.id);
     if (!r.ok) {
@@ -371,7 +361,7 @@ export function mountFactorRoutes(router: Router<GatewayState>, services: Servic
     const row = await liveChallenge(services, input.challengeId);
     if (!services.config.TOTPEnabled) throw new HttpError(400, 'method_unavailable', 'TOTP is turned off.');
     await offered(services, row, 'enroll');
-    await assertNotLocked(services, row.user_id);
+    await services.factors.attempts.assertNotLocked(row.user_id);
     await spendAttempt(services, row);
     if (!(await factors.totp.confirmEnrollment(row.user_id, input.code))) return wrongCode(ctx, services, row, 'totp', { enrollment: true });
     const recoveryCodes = await enrolledFirstFactor(ctx, services, row.user_id, row.user_name, 'totp');
@@ -394,7 +384,7 @@ export function mountFactorRoutes(router: Router<GatewayState>, services: Servic
     const row = await liveChallenge(services, input.challengeId);
     if (!services.config.PasskeysEnabled) throw new HttpError(400, 'method_unavailable', 'Passkeys are turned off.');
     await offered(services, row, 'enroll');
-    await assertNotLocked(services, row.user_id);
+    await services.factors.attempts.assertNotLocked(row.user_id);
     await spendAttempt(services, row);
     const r = await factors.passkeys.verifyRegistration(row.user_id, input.response as unknown as RegistrationResponseJSON, input.name ?? 'Passkey', row.id);
     if (!r.ok) return wrongCode(ctx, services, row, 'passkey', { enrollment: true, reason: r.reason });

@@ -53,16 +53,6 @@ async function nameOf(services: Services, userId: string): Promise<string> {
   return (await services.users.get(userId))?.name ?? userId;
 }
 
-async function assertNotLocked(services: Services, userId: string): Promise<void> {
-  const until = await services.factors.attempts.lockedUntil(userId);
-  if (until !== undefined) {
-    const seconds = Math.ceil((until - services.clock.now()) / 1000);
-    throw new HttpError(429, 'too_many_attempts', `Too many wrong codes. Try again in ${Math.ceil(seconds / 60)} minutes.`, {
-      'retry-after': String(seconds),
-    });
-  }
-}
-
 /** A wrong self-service confirmation code: counted per user, reported to the guard, audited. */
 async function wrongCode(ctx: GatewayContext, services: Services, kind: FactorKind): Promise<never> {
   const userId = me(ctx);
@@ -197,7 +187,7 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     if (!services.config.TOTPEnabled) throw new HttpError(400, 'method_unavailable', 'TOTP is turned off.');
     const input = await readJson(ctx, ConfirmCodeRequestSchema);
     const userId = me(ctx);
-    await assertNotLocked(services, userId);
+    await services.factors.attempts.assertNotLocked(userId);
     if (!(await factors.totp.status(userId)).pending) throw new HttpError(409, 'no_enrollment', 'Start the TOTP set-up first.');
     if (!(await factors.totp.confirmEnrollment(userId, input.code))) return wrongCode(ctx, services, 'totp');
     await factors.attempts.succeed(userId);
@@ -292,7 +282,7 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     if (!factors.email.enabled) throw new HttpError(400, 'method_unavailable', 'E-mail codes are turned off.');
     const input = await readJson(ctx, ConfirmCodeRequestSchema);
     const userId = me(ctx);
-    await assertNotLocked(services, userId);
+    await services.factors.attempts.assertNotLocked(userId);
     const r = await factors.email.verify(userId, 'confirm', input.code);
     if (!r.ok) return wrongCode(ctx, services, 'email');
     await factors.attempts.succeed(userId);

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { HttpError } from '../errors.ts';
 import type { DB } from '../store/index.ts';
 
 /**
@@ -19,6 +20,16 @@ export class UserAttempts {
   ) {}
 
   /** Epoch ms until which this user's code checks are refused, or undefined. */
+  /** 429 with Retry-After while the user's code checks are paused; every code-checking path calls this. */
+  async assertNotLocked(userId: string): Promise<void> {
+    const until = await this.lockedUntil(userId);
+    if (until === undefined) return;
+    const seconds = Math.max(1, Math.ceil((until - this.clock.now()) / 1000));
+    throw new HttpError(429, 'too_many_attempts', `Too many wrong codes. Try again in ${Math.ceil(seconds / 60)} minutes.`, {
+      'retry-after': String(seconds),
+    });
+  }
+
   async lockedUntil(userId: string): Promise<number | undefined> {
     const r = await this.db.selectFrom('factor_user_failures').selectAll().where('user_id', '=', userId).executeTakeFirst();
     return r?.locked_until && r.locked_until > this.clock.now() ? r.locked_until : undefined;

@@ -117,16 +117,6 @@ export class StepUp {
     };
   }
 
-  private async assertNotLocked(userId: string): Promise<void> {
-    const until = await this.deps.factors.attempts.lockedUntil(userId);
-    if (until !== undefined) {
-      const seconds = Math.max(1, Math.ceil((until - this.deps.clock.now()) / 1000));
-      throw new HttpError(429, 'too_many_attempts', `Too many wrong codes. Try again in ${Math.ceil(seconds / 60)} minutes.`, {
-        'retry-after': String(seconds),
-      });
-    }
-  }
-
   /** A wrong proof: per-user wrong-code count, audit; the guard already counted it. */
   private async wrong(actor: Actor, action: StepUpAction, method: StepUpMethod, userName: string | undefined, reason: string): Promise<never> {
     const r = await this.deps.factors.attempts.fail(actor.session.userId);
@@ -142,7 +132,7 @@ export class StepUp {
     if (!this.deps.config.TOTPEnabled || !(await this.deps.factors.totp.isEnrolled(userId))) {
       throw new HttpError(400, 'method_unavailable', 'This account has no authenticator app to give a code from.');
     }
-    await this.assertNotLocked(userId);
+    await this.deps.factors.attempts.assertNotLocked(userId);
     const who = { ip: actor.ip, userId, username: userName };
     const r = await guardedAttempt(this.deps.guard, ATTEMPT_KIND[action], who, async () => {
       const ok = isTotpCodeShape(code) && (await this.deps.factors.totp.verify(userId, code));
@@ -181,7 +171,7 @@ export class StepUp {
     const userId = actor.session.userId;
     const userName = await this.userName(userId);
     if (!this.deps.config.PasskeysEnabled) throw new HttpError(400, 'method_unavailable', 'Passkeys are turned off.');
-    await this.assertNotLocked(userId);
+    await this.deps.factors.attempts.assertNotLocked(userId);
     const who = { ip: actor.ip, userId, username: userName };
     const r = await guardedAttempt(this.deps.guard, ATTEMPT_KIND[action], who, async () => {
       const check = await this.deps.factors.passkeys.verifyAuthentication(userId, response, this.ceremonyTag(actor, action, target));
