@@ -8,7 +8,7 @@ import type { AuditSink } from '../audit/index.ts';
 /** `/Sessions/Logout`: forward, then forget the session's token whatever Jellyfin answered (fail closed). */
 export function logout(deps: LoginDeps & { tokens: TokenRegistry; audit: () => AuditSink }): GatewayMiddleware {
   return async (ctx) => {
-    const body = await readSmallBody(ctx, deps.maxBodyBytes);
+    const body = await readSmallBody(ctx, deps.maxBodyBytes, 'sign-out requests');
     try {
       const res = await forwardBuffered(ctx, deps, body);
       relay(ctx, res);

@@ -73,7 +73,7 @@ export function readAttempt(ctx: GatewayContext, body: Record<string, unknown> |
  */
 export function passwordLogin(deps: LoginDeps, hooks: LoginHooks): GatewayMiddleware {
   return async (ctx) => {
-    const raw = await readSmallBody(ctx, deps.maxBodyBytes);
+    const raw = await readSmallBody(ctx, deps.maxBodyBytes, 'sign-in requests');
     const attempt = readAttempt(ctx, parseLoginJson(raw)); // malformed JSON never reaches Jellyfin
     for (const before of hooks.before) {
       const answer = await before(ctx, attempt);

@@ -39,7 +39,7 @@ export class QuickConnectInterceptor {
 
   /** `Initiate`: pass through and remember the code, its secret (hashed) and the asking device. */
   readonly initiate: GatewayMiddleware = async (ctx) => {
-    const body = await readSmallBody(ctx, this.deps.maxBodyBytes);
+    const body = await readSmallBody(ctx, this.deps.maxBodyBytes, 'Quick Connect requests');
     const res = await forwardBuffered(ctx, this.deps, body);
     if (res.status === 200) {
       const json = tryParseJson(res.body.toString('utf8'));
@@ -75,7 +75,7 @@ export class QuickConnectInterceptor {
    * device in with no password, so only authorisations made here by a verified user session count.
    */
   readonly authorize: GatewayMiddleware = async (ctx) => {
-    const body = await readSmallBody(ctx, this.deps.maxBodyBytes);
+    const body = await readSmallBody(ctx, this.deps.maxBodyBytes, 'Quick Connect requests');
     const res = await forwardBuffered(ctx, this.deps, body);
     const session = ctx.state.session;
     if (res.status === 200 && session && res.body.toString('utf8').trim() === 'true') {
@@ -106,7 +106,7 @@ export class QuickConnectInterceptor {
 
   /** `AuthenticateWithQuickConnect {Secret}`: release the token only for codes authorised here. */
   readonly exchange: GatewayMiddleware = async (ctx) => {
-    const body = await readSmallBody(ctx, this.deps.maxBodyBytes);
+    const body = await readSmallBody(ctx, this.deps.maxBodyBytes, 'Quick Connect requests');
     const json = parseLoginJson(body);
     const res = await forwardBuffered(ctx, this.deps, body);
     if (res.status !== 200) return relay(ctx, res);
