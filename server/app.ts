@@ -30,6 +30,7 @@ import { AuditLog } from './audit/index.ts';
 import { Guard } from './guard/index.ts';
 import { guardAddress } from './guard/middleware.ts';
 import { StepUp } from './stepup/index.ts';
+import { FactorChanges } from './stepup/changes.ts';
 import { Pairing } from './pairing/index.ts';
 import { Approvals } from './approvals/index.ts';
 import { MaxMindLocator } from './guard/travel.ts';
@@ -116,7 +117,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   secondFactor.secondFactor.steps.splice(1, 0, guard.lanBypassStep());
   // Step-up (fresh proofs bound to one session, spent once) and TV pairing. A paired device's token is a
   // bypass step right after "no second factor needed" (the same user and DeviceId only).
-  const stepUp = new StepUp({ db: store.db, clock, hmacKey: keys.hmacKey, config, factors: secondFactor.factors, users, guard, audit: () => services.audit });
+  const stepUp = new StepUp({ db: store.db, clock, hmacKey: keys.hmacKey, config, factors: secondFactor.factors, users, guard, jellyfin, audit: () => services.audit });
   const pairing = new Pairing({ db: store.db, clock, keys, config, log, guard, jellyfin, stepUp, audit: () => services.audit });
   pairing.register(loginHooks, secondFactor.secondFactor);
   // Push approval (the Authenticator's phones): an account held after repeated reports waits for the phone
@@ -129,13 +130,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   secondFactor.secondFactor.steps.push(approvals.login.approvedOnPhone, approvals.login.holdForPhone);
   secondFactor.secondFactor.extraMethods.push(approvals.login.phoneMethod);
   guard.addNotifier(approvals.notifier());
-  // TV pairing approved on the phone (the "Pair a TV" page, and the phone method of the Quick Connect step-up).
+  // TV pairing approved on the phone (the "Pair a TV" page, and the phone method of every step-up).
   pairing.attachApprovals(approvals, { users, factors: secondFactor.factors });
+  // Every change to an account's factors is told to its owner; "This wasn't me" undoes it.
+  const factorChanges = new FactorChanges({
+    db: store.db, clock, log, factors: secondFactor.factors, tokens, jellyfin, engine: approvals, email: guard.notifiers,
+  });
   const services: Services = {
     config, clock, log, keys, store, paths, proxy, jellyfin, tokens, users, apiKeys, gate, quickConnect, loginHooks, audit, guard,
     factors: secondFactor.factors, challenges: secondFactor.challenges, secondFactor: secondFactor.secondFactor,
     factorFailures: guard,
-    stepUp, pairing, approvals,
+    stepUp, factorChanges, pairing, approvals,
   };
   const router = gatewayRouter(services);
 

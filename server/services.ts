@@ -16,6 +16,7 @@ import type { LoginChallenges } from './login/challenge-store.ts';
 import type { SecondFactorPolicy } from './login/challenge.ts';
 import type { Pairing } from './pairing/index.ts';
 import type { StepUp } from './stepup/index.ts';
+import type { FactorChanges } from './stepup/changes.ts';
 import type { Approvals } from './approvals/index.ts';
 
 /**
@@ -51,6 +52,8 @@ export interface Services {
   factorFailures: FailureRecorder;
   /** Fresh proofs for sensitive actions, bound to one session and spent once (server/stepup). */
   stepUp: StepUp;
+  /** Changes to an account's factors: the owner's phones and e-mail are told, "This wasn't me" undoes (server/stepup/changes.ts). */
+  factorChanges: FactorChanges;
   /** TV pairing: Quick Connect approved from the phone, PairDevice and device tokens (server/pairing). */
   pairing: Pairing;
   /** Push approval: approvals, enrolled phones, Web Push, login by phone (server/approvals, server/push). */

@@ -35,6 +35,9 @@ export const AUDIT_EVENTS = [
   'factor.locked', // a user reached the wrong-code limit: code checks paused
   'factor.reset', // an admin reset a user's second factors
   'factor.settings.changed', // an admin changed a user's second-factor settings
+  'factor.change.notified', // the owner's phones and e-mail were told of a factor change (detail.change, session, address)
+  'factor.change.confirmed', // the owner answered "It was me" to a factor-change notice
+  'factor.change.reverted', // "This wasn't me": the session that made the change was revoked and what it added removed
   'trusted_browser.created',
   'trusted_browser.revoked',
   // the guard (server/guard) and the audit log itself (server/audit)

@@ -4,6 +4,8 @@ import type { GatewayContext, GatewayState } from '../context.ts';
 import { HttpError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { requireSession } from './auth.ts';
+import { stepUpGiven } from './stepup.ts';
+import { changed } from './me.ts';
 import { enrolledFirstFactor, isoOrNull, noStore, readJson, rpOf } from './factors.ts';
 import { Factors } from '../factors/index.ts';
 import { readTrustedDeviceCookie, trustedDeviceCookie } from '../factors/trusted-browser.ts';
@@ -208,8 +210,10 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
   // ── Self-service ──
   router.get('/Me/Approvals', auth, async (ctx) => {
     const userId = me(ctx);
+    const pending = await approvals.listPending(userId);
+    const own = await services.factorChanges.madeBy(pending.filter((r) => r.kind === 'change').map((r) => r.id), ctx.state.session!.tokenHash);
     const body: ApprovalsResponse = {
-      items: (await approvals.listPending(userId)).map(presentApproval),
+      items: pending.filter((r) => !own.has(r.id)).map(presentApproval),
       accountHeld: await approvals.holds.isHeld(userId),
     };
     noStore(ctx);
@@ -218,6 +222,7 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
 
   router.post('/Me/Phones/Options', auth, async (ctx) => {
     const userId = me(ctx);
+    if (!(await stepUpGiven(ctx, services, 'AddPhone'))) return;
     const name = (await services.users.get(userId))?.name ?? userId;
     const options = await services.factors.passkeys.registrationOptions({ id: userId, name }, rpOf(ctx, services));
     // This phone's own authenticator (a platform passkey), user verification required.
@@ -256,6 +261,7 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
       deviceId: ctx.state.session!.deviceId,
       detail: { phoneId: phone.id, name: phone.name, push: phone.subscription_enc !== null, pushService: phone.push_service },
     });
+    await changed(ctx, services, 'AddPhone', phone.id, phone.name);
     const body: EnrolledPhone = { ...presentPhone(phone), recoveryCodes };
     noStore(ctx);
     ctx.status = 201;
@@ -332,6 +338,7 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
         if (requirement.required) throw new HttpError(409, 'factor_required', 'This phone’s passkey is your last second factor and one is required: add another first.');
       }
     }
+    if (!(await stepUpGiven(ctx, services, 'RemovePhone', id))) return;
     await approvals.phones.remove(userId, id);
     if (passkeyExists) {
       await services.factors.passkeys.remove(userId, phone.credential_id);
@@ -339,6 +346,7 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
       services.factors.audit({ type: 'factor.passkey.removed', outcome: 'success', userId, ip: ctx.state.client.ip, detail: { credentialId: phone.credential_id, phone: true } });
     }
     approvals.audit({ type: 'phone.removed', outcome: 'success', userId, ip: ctx.state.client.ip, detail: { phoneId: id, name: phone.name } });
+    await changed(ctx, services, 'RemovePhone', id, phone.name);
     ctx.status = 204;
   });
 }

@@ -46,7 +46,7 @@ const OWN_FACTOR_METHODS: ReadonlySet<string> = new Set(['totp', 'passkey', 'ema
 
 /** Read and validate a JSON body with a schema; 400 naming what is wrong, nothing changed. */
 export async function readJson<S extends z.ZodType>(ctx: GatewayContext, schema: S): Promise<z.infer<S>> {
-  const raw = await readSmallBody(ctx, MAX_API_BODY_BYTES);
+  const raw = await readSmallBody(ctx, MAX_API_BODY_BYTES, `requests to ${ctx.path.slice(0, 200)}`);
   const json = raw.length ? tryParseJson(raw.toString('utf8')) : {};
   if (json === undefined) throw badRequest('malformed_body', 'The request body is not JSON');
   const parsed = schema.safeParse(json);
@@ -132,8 +132,12 @@ async function spendAttempt(services: Services, row: ChallengeRow): Promise<void
 async function wrongCode(ctx: GatewayContext, services: Services, row: ChallengeRow, kind: FactorKind, detail?: Record<string, unknown>): Promise<void> {
   const { factors, challenges } = parts(services);
   const ip = ctx.state.client.ip;
-  factors.recordFailure(kind, { ip, userId: row.user_id, username: row.user_name });
-  const user = await factors.attempts.fail(row.user_id);
+  // A wrong code is a guess at the user's secret: it counts per address, per user and towards the user's
+  // wrong-code lock. A refused passkey assertion guesses nothing (it cannot be brute-forced), so it lands
+  // only on the challenge and the address that sent it: nobody can lock a name by sending bad assertions.
+  const guessed = kind !== 'passkey';
+  factors.recordFailure(kind, guessed ? { ip, userId: row.user_id, username: row.user_name } : { ip });
+  const user = guessed ? await factors.attempts.fail(row.user_id) : { locked: false };
   const left = await challenges.failed(row.id);
   factors.audit({
     type: 'login.challenge.failure',

@@ -11,6 +11,7 @@ import { mountAllowedIpRoutes } from './allowed-ips.ts';
 import { mountAuditRoutes } from './audit.ts';
 import { mountAuthenticatorApp } from './pwa.ts';
 import { mountPairingRoutes } from './pairing.ts';
+import { mountStepUpRoutes } from './stepup.ts';
 import { mountLoginPage } from './login-page.ts';
 import { mountApprovalRoutes } from './approvals.ts';
 import { mountDeviceRoutes } from './devices.ts';
@@ -41,8 +42,10 @@ export function gatewayRouter(services: Services) {
   mountAllowedIpRoutes(router, services);
   mountAuditRoutes(router, services);
 
-  // TV pairing (the big-screen page, phone approval of codes, PairDevice) and step-up.
+  // TV pairing (the big-screen page, phone approval of codes, PairDevice).
   mountPairingRoutes(router, services);
+  // Step-up: a fresh proof from a factor the account already has, as a single-use grant of one session.
+  mountStepUpRoutes(router, services);
 
   // Push approval: the phone's approval page, the login page's "approve on my phone", Me/Phones, Me/Approvals;
   // my devices (Me/Devices, Me/Sessions). Activity is Me/AuditLog (above).

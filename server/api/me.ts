@@ -9,8 +9,8 @@ import type { TrustedBrowserInfo } from '../factors/trusted-browser.ts';
 import { isEmailAddress } from '../factors/email.ts';
 import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import { enrolledFirstFactor, isoOrNull, noStore, readJson, rpOf } from './factors.ts';
-import { STEP_UP_HEADER } from '../stepup/index.ts';
-import type { StepUpAction, StepUpRequired } from '../../shared/api/pairing.ts';
+import { actorOf, stepUpGiven } from './stepup.ts';
+import type { FactorAction } from '../../shared/api/stepup.ts';
 import {
   ConfirmCodeRequestSchema,
   RegisterPasskeyRequestSchema,
@@ -26,9 +26,11 @@ import {
  * route needs a verified Jellyfin token (any credential form). Confirmation codes count towards the
  * user's wrong-code limit and are reported to the brute-force guard like login codes.
  *
- * Removing a factor is refused when it is the user's last one and policy requires a factor (add the
- * new one first). A fresh proof before removal (step-up) is the step-up work's to add. New recovery codes
- * are a step-up action (RegenerateRecoveryCodes, see stepUpGiven).
+ * Every change to the account's factors is a step-up action (shared/api/stepup.ts): it needs a fresh
+ * proof from a factor the account already has — asked at the first step of a two-step addition, before
+ * the QR code or the passkey prompt — and the owner's phones and e-mail are told of it (changed() below).
+ * Removing a factor is refused when it is the user's last one and policy requires a factor (add the new
+ * one first).
  */
 export function presentPasskey(p: StoredPasskey): PasskeyInfo {
   return { id: p.id, name: p.name, createdAt: new Date(p.createdAt).toISOString(), lastUsedAt: isoOrNull(p.lastUsedAt), backedUp: p.backedUp };
@@ -53,6 +55,19 @@ async function nameOf(services: Services, userId: string): Promise<string> {
   return (await services.users.get(userId))?.name ?? userId;
 }
 
+/** Tell the owner of a change that was made (server/stepup/changes.ts). */
+export async function changed(
+  ctx: GatewayContext,
+  services: Services,
+  change: FactorAction,
+  ref: string | null = null,
+  name: string | null = null,
+  previousEmail: string | null = null,
+): Promise<void> {
+  const actor = actorOf(ctx);
+  await services.factorChanges.record(actor, await nameOf(services, actor.session.userId), change, services.stepUp.proofOf(actor, change), ref, name, previousEmail);
+}
+
 /** A wrong self-service confirmation code: counted per user, reported to the guard, audited. */
 async function wrongCode(ctx: GatewayContext, services: Services, kind: FactorKind): Promise<never> {
   const userId = me(ctx);
@@ -62,52 +77,6 @@ async function wrongCode(ctx: GatewayContext, services: Services, kind: FactorKi
   services.factors.audit({ type: 'factor.failure', outcome: 'failure', userId, userName, ip: ctx.state.client.ip, detail: { method: kind } });
   if (r.locked) services.factors.audit({ type: 'factor.locked', outcome: 'refused', userId, userName, ip: ctx.state.client.ip });
   throw new HttpError(400, 'invalid_code', 'That code is not right.');
-}
-
-/**
- * A step-up action of the session's own user (target null: the action is always on `me`). The request
- * must carry a fresh proof in X-Jellyguard-StepUp — a grant from POST StepUp for this session and action,
- * or a current TOTP code — which is spent here (wrong: 401 `invalid_code`, counted by the guard and the
- * per-user wrong-code lock). Without one: 401 StepUpRequired, as for Quick Connect — the answer is set
- * and this says false (the route stops there).
- *
- * A user with no way to step up (no TOTP, no passkey — a phone is a passkey too) goes ahead with the
- * verified session alone: there is nothing stronger to ask for. For recovery codes that is only the
- * e-mail-only user (or one whose factor the administrator turned off): POST Me/RecoveryCodes refuses users
- * with no factor at all (409 `no_factor`), and codes are otherwise only issued with a first TOTP/passkey.
- */
-async function stepUpGiven(ctx: GatewayContext, services: Services, action: StepUpAction): Promise<boolean> {
-  const session = ctx.state.session!;
-  const methods = await services.stepUp.methods(session.userId, action);
-  if (methods.length === 0) return true; // nothing stronger to ask for (above)
-  const actor = { session, ip: ctx.state.client.ip };
-  const proof = ctx.get(STEP_UP_HEADER);
-  if (!proof) {
-    services.stepUp.audit({
-      type: 'stepup.required',
-      outcome: 'refused',
-      userId: session.userId,
-      userName: await nameOf(services, session.userId),
-      ip: actor.ip,
-      deviceId: session.deviceId,
-      deviceName: session.deviceName,
-      client: session.client,
-      detail: { action, methods },
-    });
-    const body: StepUpRequired = {
-      error: 'step_up_required',
-      message: 'Making new recovery codes needs a fresh confirmation: use your passkey, or give a code from your authenticator app.',
-      action,
-      target: null,
-      methods,
-    };
-    ctx.status = 401;
-    ctx.set('cache-control', 'no-store');
-    ctx.body = body;
-    return false;
-  }
-  await services.stepUp.spend(actor, action, null, proof);
-  return true;
 }
 
 /** Refuse to remove the last factor of a user who must have one. */
@@ -179,6 +148,7 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
   router.post('/Me/TOTP', auth, async (ctx) => {
     if (!services.config.TOTPEnabled) throw new HttpError(400, 'method_unavailable', 'TOTP is turned off.');
     const userId = me(ctx);
+    if (!(await stepUpGiven(ctx, services, 'AddTOTP'))) return;
     noStore(ctx);
     ctx.body = await factors.totp.beginEnrollment(userId, await nameOf(services, userId));
   });
@@ -191,16 +161,21 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     if (!(await factors.totp.status(userId)).pending) throw new HttpError(409, 'no_enrollment', 'Start the TOTP set-up first.');
     if (!(await factors.totp.confirmEnrollment(userId, input.code))) return wrongCode(ctx, services, 'totp');
     await factors.attempts.succeed(userId);
+    const recoveryCodes = await enrolledFirstFactor(ctx, services, userId, await nameOf(services, userId), 'totp');
+    await changed(ctx, services, 'AddTOTP');
     noStore(ctx);
-    ctx.body = { recoveryCodes: await enrolledFirstFactor(ctx, services, userId, await nameOf(services, userId), 'totp') };
+    ctx.body = { recoveryCodes };
   });
 
   router.delete('/Me/TOTP', auth, async (ctx) => {
     const userId = me(ctx);
+    if (!(await factors.totp.isEnrolled(userId))) throw new HttpError(404, 'not_enrolled', 'No authenticator app is set up.');
     await assertCanRemove(services, userId, 'totp');
+    if (!(await stepUpGiven(ctx, services, 'RemoveTOTP'))) return;
     if (!(await factors.totp.remove(userId))) throw new HttpError(404, 'not_enrolled', 'No authenticator app is set up.');
     await factors.afterPrimaryRemoved(userId);
     audit(ctx, 'factor.totp.removed');
+    await changed(ctx, services, 'RemoveTOTP');
     ctx.status = 204;
   });
 
@@ -214,6 +189,7 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     if (!(await stepUpGiven(ctx, services, 'RegenerateRecoveryCodes'))) return;
     const recoveryCodes = await factors.recovery.generate(userId);
     audit(ctx, 'factor.recovery.generated');
+    await changed(ctx, services, 'RegenerateRecoveryCodes');
     noStore(ctx);
     ctx.body = { recoveryCodes };
   });
@@ -222,6 +198,7 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
   router.post('/Me/Passkeys/Options', auth, async (ctx) => {
     if (!services.config.PasskeysEnabled) throw new HttpError(400, 'method_unavailable', 'Passkeys are turned off.');
     const userId = me(ctx);
+    if (!(await stepUpGiven(ctx, services, 'AddPasskey'))) return;
     noStore(ctx);
     ctx.body = await factors.passkeys.registrationOptions({ id: userId, name: await nameOf(services, userId) }, rpOf(ctx, services));
   });
@@ -238,6 +215,7 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     }
     const recoveryCodes = wasFirst ? await enrolledFirstFactor(ctx, services, userId, await nameOf(services, userId), 'passkey') : [];
     if (!wasFirst) audit(ctx, 'factor.passkey.registered', { credentialId: r.passkey.id });
+    await changed(ctx, services, 'AddPasskey', r.passkey.id, r.passkey.name);
     noStore(ctx);
     ctx.status = 201;
     ctx.body = { ...presentPasskey(r.passkey), recoveryCodes };
@@ -256,11 +234,14 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
   router.delete('/Me/Passkeys/:id', auth, async (ctx) => {
     const userId = me(ctx);
     const id = ctx.params.id ?? '';
-    if (!(await factors.passkeys.list(userId)).some((p) => p.id === id)) throw new HttpError(404, 'unknown_passkey', 'No such passkey.');
+    const passkey = (await factors.passkeys.list(userId)).find((p) => p.id === id);
+    if (!passkey) throw new HttpError(404, 'unknown_passkey', 'No such passkey.');
     await assertCanRemove(services, userId, 'passkey', id);
+    if (!(await stepUpGiven(ctx, services, 'RemovePasskey', id))) return;
     if (!(await factors.passkeys.remove(userId, id))) throw new HttpError(404, 'unknown_passkey', 'No such passkey.');
     await factors.afterPrimaryRemoved(userId);
     audit(ctx, 'factor.passkey.removed', { credentialId: id });
+    await changed(ctx, services, 'RemovePasskey', id, passkey.name);
     ctx.status = 204;
   });
 
@@ -270,6 +251,7 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     const input = await readJson(ctx, SetEmailRequestSchema);
     if (!isEmailAddress(input.email)) throw new HttpError(400, 'invalid_request', 'email: must be an e-mail address');
     const userId = me(ctx);
+    if (!(await stepUpGiven(ctx, services, 'SetEmail'))) return;
     const r = await factors.email.sendConfirmation(userId, input.email, ctx.state.client.ip, await nameOf(services, userId));
     if (r.reason === 'rate_limited') throw new HttpError(429, 'too_many_emails', 'Too many codes were sent. Try again later.');
     audit(ctx, 'factor.email.code_sent', { purpose: 'confirm' });
@@ -286,8 +268,10 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     const r = await factors.email.verify(userId, 'confirm', input.code);
     if (!r.ok) return wrongCode(ctx, services, 'email');
     await factors.attempts.succeed(userId);
+    const previous = (await factors.email.address(userId))?.email ?? null;
     await factors.email.setAddress(userId, r.email, 'self');
     audit(ctx, 'factor.email.confirmed', { setBy: 'self' });
+    await changed(ctx, services, 'SetEmail', r.email, r.email, previous !== r.email ? previous : null);
     const a = (await factors.email.address(userId))!;
     noStore(ctx);
     ctx.body = { address: a.email, setBy: a.setBy, confirmedAt: new Date(a.confirmedAt).toISOString() };
@@ -295,10 +279,13 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
 
   router.delete('/Me/Email', auth, async (ctx) => {
     const userId = me(ctx);
+    if (!(await factors.email.address(userId))) throw new HttpError(404, 'not_enrolled', 'No e-mail address is set.');
     await assertCanRemove(services, userId, 'email');
+    if (!(await stepUpGiven(ctx, services, 'RemoveEmail'))) return;
     if (!(await factors.email.removeAddress(userId))) throw new HttpError(404, 'not_enrolled', 'No e-mail address is set.');
     await factors.afterPrimaryRemoved(userId);
     audit(ctx, 'factor.email.removed');
+    await changed(ctx, services, 'RemoveEmail');
     ctx.status = 204;
   });
 

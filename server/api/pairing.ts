@@ -19,16 +19,11 @@ import {
   PairDenyRequestSchema,
   PairDeviceRequestSchema,
   QUICK_CONNECT_CODE,
-  StepUpRequestSchema,
-  StepUpTargetSchema,
   compactCode,
   pairPageUrl,
   parsePairCode,
   type PairDeviceResponse,
   type PairingStatusResponse,
-  type StepUpAction,
-  type StepUpGrant,
-  type StepUpStatus,
 } from '../../shared/api/pairing.ts';
 import { requireAdmin, requireSession } from './auth.ts';
 import { AssertionRefused } from '../approvals/index.ts';
@@ -350,70 +345,5 @@ export function mountPairingRoutes(router: Router<GatewayState>, services: Servi
     const input = await readJson(ctx, PairDenyRequestSchema);
     await phone().decline(ctx.state.session!, ctx.state.client.ip, input.approvalId);
     ctx.status = 204;
-  });
-
-  // ── Step-up ──────────────────────────────────────────────────────────────────────────────────────
-
-  /** The target an action needs: Quick Connect Authorize is always for one code. */
-  const targetOf = (action: StepUpAction, target: string | null | undefined): string | null => {
-    if (action === 'QuickConnectAuthorize') {
-      const c = compactCode(target ?? '');
-      if (!QUICK_CONNECT_CODE.test(c)) throw new HttpError(400, 'invalid_request', 'target must be the 6-digit Quick Connect code');
-      return c;
-    }
-    return target ?? null;
-  };
-
-  router.post('/StepUp/Passkey/Options', session, async (ctx) => {
-    const input = await readJson(ctx, StepUpTargetSchema);
-    const target = targetOf(input.action, input.target);
-    noStore(ctx);
-    ctx.body = await stepUp.passkeyOptions(actorOf(ctx), input.action, target, rpOf(ctx, services));
-  });
-
-  router.post('/StepUp', session, async (ctx) => {
-    const input = await readJson(ctx, StepUpRequestSchema);
-    const target = targetOf(input.action, input.target);
-    const actor = actorOf(ctx);
-    let body: StepUpGrant;
-    if (input.method === 'phone') {
-      // The phone approves a step-up by showing the waiting TV: only Quick Connect has one.
-      if (input.action !== 'QuickConnectAuthorize') {
-        throw new HttpError(400, 'method_unavailable', 'This action cannot be approved on the phone; use a code or a passkey.');
-      }
-      if (!stepUp.phone || !(await stepUp.phone.available(actor.session.userId))) {
-        throw new HttpError(400, 'method_unavailable', 'This account has no phone with the Jellyguard Authenticator.');
-      }
-      const started = await stepUp.phone.start(actor, input.action, target);
-      body = {
-        stepUpId: started.stepUpId,
-        grant: started.grant,
-        status: 'pending',
-        action: input.action,
-        target,
-        expiresAt: iso(started.expiresAt),
-        approvalId: started.approvalId,
-      };
-    } else {
-      const g =
-        input.method === 'totp'
-          ? await stepUp.grantWithCode(actor, input.action, target, input.code)
-          : await stepUp.grantWithPasskey(actor, input.action, target, input.response as unknown as AuthenticationResponseJSON);
-      body = { stepUpId: g.id, grant: g.grant, status: 'granted', action: input.action, target, expiresAt: iso(g.expiresAt) };
-    }
-    noStore(ctx);
-    ctx.body = body;
-  });
-
-  router.get('/StepUp/:id', session, async (ctx) => {
-    const id = ctx.params.id ?? '';
-    let row = await stepUp.grants.get(id);
-    if (!row || row.token_hash !== ctx.state.session!.tokenHash) throw new HttpError(404, 'unknown_step_up', 'No such step-up for this session.');
-    if (row.state === 'pending' && stepUp.phone?.refresh) row = (await stepUp.phone.refresh(row)) ?? row;
-    const now = services.clock.now();
-    const status = (row.state === 'pending' || row.state === 'granted') && row.expires_at <= now ? 'expired' : row.state;
-    const body: StepUpStatus = { stepUpId: row.id, status, expiresAt: iso(row.expires_at) };
-    noStore(ctx);
-    ctx.body = body;
   });
 }

@@ -204,7 +204,8 @@ export class Approvals {
 
   /** Push a new approval to the user's phones, within the fatigue limits. Never waits for the push service. */
   private async pushFor(row: ApprovalRow): Promise<{ pushed: boolean; skipped: PushSkipped | null }> {
-    let skipped = await this.budget.refusal(row.user_id, row.ip);
+    // A notice of a change to the account always goes out: it is how the owner hears of a thief.
+    let skipped = row.kind === 'change' ? (this.push.enabled ? null : 'disabled') : await this.budget.refusal(row.user_id, row.ip);
     if (!skipped) {
       const { title, body } = describe(row);
       const payload: PushPayload = { v: 1, type: 'approval', approvalId: row.id, kind: row.kind, title, body, tag: row.id, expiresAt: row.expires_at };
@@ -273,7 +274,8 @@ export class Approvals {
   private async assertion(row: ApprovalRow, response: AuthenticationResponseJSON, by: Decider): Promise<Extract<AssertionCheck, { ok: true }>> {
     const check = await verifyApprovalAssertion(this.deps.db, this.deps.clock, row, response, by.rp);
     if (check.ok) return check;
-    this.deps.guard.recordFailure('approval', { ip: by.ip, userId: row.user_id, username: row.user_name });
+    // A refused assertion lands on the address that sent it, never on the user it names (see StepUp).
+    this.deps.guard.recordFailure('approval', { ip: by.ip });
     const failures = await this.store.addFailure(row.id);
     const left = failures === undefined ? 0 : Math.max(0, MAX_ASSERTION_FAILURES - failures);
     const people = { userId: row.user_id, userName: row.user_name, ip: by.ip };
@@ -326,6 +328,9 @@ export class Approvals {
   /** Deny: the approval id (which only the user's phones and sessions know) is the proof. */
   async deny(id: string, by: { ip: string }): Promise<ApprovalRow> {
     const row = await this.pending(id);
+    // A change notice is answered "It was me" or "This wasn't me", both with a passkey tap: the id alone
+    // (which the session that made the change can list) must not dismiss it.
+    if (row.kind === 'change') throw new HttpError(409, 'answer_with_passkey', 'Answer this with "It was me" or "This wasn’t me".');
     const denied = await this.store.decide(row.id, 'denied', { reason: 'user', ip: by.ip });
     if (!denied) {
       await this.pending(id);
@@ -485,6 +490,7 @@ export class Approvals {
   /** The guard's notices (new device, impossible travel, bans, reports) also reach the users' phones. */
   notifier(): Notifier {
     const send = (userId: string, notice: Notice) => {
+      if (notice.channels && !notice.channels.includes('push')) return;
       const payload: PushPayload = {
         v: 1,
         type: 'notice',

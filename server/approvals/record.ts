@@ -125,5 +125,7 @@ export function describe(row: ApprovalRow): { title: string; body: string } {
       return { title: clip(`Allow an admin action?`, 80), body: clip(`${a.action ?? 'An administrative action'} · ${device} · ${tail}`, 180) };
     case 'newdevice':
       return { title: clip(`New device for ${row.user_name}?`, 80), body: clip(`${device} · ${tail}`, 180) };
+    case 'change':
+      return { title: clip(`${row.user_name}'s sign-in keys changed. Was it you?`, 80), body: clip(`${a.action ?? 'A second factor changed'} · ${device} · ${tail}`, 180) };
   }
 }

@@ -224,6 +224,7 @@ export class ApprovalStore {
       .select('pushed_at')
       .where('user_id', '=', userId)
       .where('pushed_at', '>', since)
+      .where('kind', '!=', 'change') // notices of changes are not requests: they never use up the budget
       .orderBy('pushed_at')
       .execute();
     return rows.map((r) => r.pushed_at!);

@@ -4,7 +4,11 @@ import type { DB } from '../store/index.ts';
 
 /** Something a person should know about: a new device, impossible travel, a breached password, a ban. */
 export interface Notice {
-  kind: 'new_device' | 'new_network' | 'impossible_travel' | 'breached_password' | 'permanent_ban';
+  kind: 'new_device' | 'new_network' | 'impossible_travel' | 'breached_password' | 'permanent_ban' | 'factor_change';
+  /** Where it goes; every channel when absent. */
+  channels?: Array<'email' | 'push'>;
+  /** E-mail this address instead of the user's current one (a changed address: the old one is told). */
+  to?: string;
   /** One line (an e-mail subject, a notification title). */
   title: string;
   /** A few lines for people. Never a secret. */
@@ -67,7 +71,9 @@ export class EmailNotifier implements Notifier {
   ) {}
 
   notifyUser(userId: string, notice: Notice): void {
+    if (notice.channels && !notice.channels.includes('email')) return;
     this.track(async () => {
+      if (notice.to) return this.send([notice.to], notice);
       const r = await this.db.selectFrom('factor_email').select('email').where('user_id', '=', userId).executeTakeFirst();
       if (r) await this.send([r.email], notice);
     });
@@ -75,6 +81,7 @@ export class EmailNotifier implements Notifier {
 
   alertAdmins(notice: Notice): void {
     if (!this.opts.adminAlerts) return;
+    if (notice.channels && !notice.channels.includes('email')) return;
     this.track(async () => {
       const rows = await this.db
         .selectFrom('factor_email')

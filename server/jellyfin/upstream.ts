@@ -28,8 +28,8 @@ export class JellyfinClient {
     return !!this.apiKey;
   }
 
-  private async call(method: string, path: string, token: string | undefined, body?: unknown) {
-    const headers: Record<string, string> = { authorization: mediaBrowserHeader(token), accept: 'application/json' };
+  private async call(method: string, path: string, token: string | undefined, body?: unknown, extra?: Record<string, string>) {
+    const headers: Record<string, string> = { authorization: mediaBrowserHeader(token), accept: 'application/json', ...extra };
     if (body !== undefined) headers['content-type'] = 'application/json';
     return this.proxy.request({
       method,
@@ -92,5 +92,33 @@ export class JellyfinClient {
     if (!this.apiKey) return undefined;
     const res = await this.call('GET', `/Users/${userId}`, this.apiKey);
     return res.status === 200 ? tryParseJson(res.body.toString('utf8')) : undefined;
+  }
+
+  /**
+   * Check a user's password at Jellyfin, for a step-up of an account with no other factor: a login
+   * (`POST /Users/AuthenticateByName`) whose session is ended at once. `forwardedFor` is the person's
+   * address, so Jellyfin's own log shows who tried. 401/403 from Jellyfin: not accepted.
+   */
+  async checkPassword(userName: string, password: string, forwardedFor: string): Promise<{ ok: true; userId: string } | { ok: false; status: number }> {
+    const res = await this.proxy.request({
+      method: 'POST',
+      path: `${this.baseUrl}/Users/AuthenticateByName`,
+      headers: {
+        authorization: 'MediaBrowser Client="Jellyguard", Device="Password check", DeviceId="jellyguard-password-check", Version="1"',
+        accept: 'application/json',
+        'accept-encoding': 'identity',
+        'content-type': 'application/json',
+        'x-forwarded-for': forwardedFor,
+      },
+      body: JSON.stringify({ Username: userName, Pw: password }),
+      maxResponseBytes: 1024 * 1024,
+      timeoutMs: 10_000,
+    });
+    if (res.status !== 200) return { ok: false, status: res.status };
+    const json = tryParseJson(res.body.toString('utf8'));
+    const token = stringField(json, 'AccessToken');
+    const userId = stringField(field(json, 'User'), 'Id');
+    if (token) await this.logout(token).catch(() => false); // the check must not leave a session behind
+    return userId ? { ok: true, userId } : { ok: false, status: 502 };
   }
 }

@@ -10,6 +10,8 @@ import type { DB } from '../store/index.ts';
 import type { PairingApprovalPurpose, PairingApprovalsTable, StepUpGrantsTable } from '../store/schema.ts';
 import type { Actor, PhoneStepUp, StepUp } from '../stepup/index.ts';
 import type { PairApprovalStarted, PairApproved, PairTarget, StepUpAction } from '../../shared/api/pairing.ts';
+import { STEP_UP_ACTION_LABELS } from '../../shared/api/stepup.ts';
+import type { ApprovalRequest } from '../approvals/index.ts';
 import { unknownCode } from './codes.ts';
 import type { Pairing } from './index.ts';
 
@@ -53,7 +55,7 @@ export class PhonePairing implements PhoneStepUp {
 
   constructor(private readonly deps: PhonePairingDeps) {
     deps.engine.onDecision((row) => {
-      if (row.kind === 'pairing') return this.settle(row).then(() => {});
+      if (row.kind === 'pairing' || row.kind === 'stepup') return this.settle(row).then(() => {});
     });
   }
 
@@ -181,32 +183,46 @@ export class PhonePairing implements PhoneStepUp {
     return this.deps.engine.phones.hasUsable(userId);
   }
 
-  /** Push an approval describing the device the session is about to sign in; its grant waits for it. */
+  /**
+   * Push an approval describing what the session is about to do — the device it is signing in, or the
+   * change to the account's factors — whose grant waits for it.
+   */
   async start(actor: Actor, action: StepUpAction, target: string | null): Promise<{ stepUpId: string; approvalId: string; grant: string; expiresAt: number }> {
     const { pairing, engine, stepUp } = this.deps;
     const session = actor.session;
     const userName = await this.userName(session.userId);
-    const waiting = target ? await pairing.codes.pending(target) : undefined;
-    if (!waiting) {
-      this.deps.pairing.deps.guard.recordFailure('pairing', { ip: actor.ip, userId: session.userId, username: userName });
-      pairing.audit({ type: 'pairing.code.invalid', outcome: 'failure', userId: session.userId, userName, ip: actor.ip, detail: { via: 'stepup' } });
-      throw unknownCode();
-    }
-    const t = { deviceName: waiting.device_name, appName: waiting.app_name, appVersion: waiting.app_version };
-    const { row } = await engine.request({
-      kind: 'pairing',
-      userId: session.userId,
-      userName,
-      asking: {
+    const from = session.deviceName ?? session.client ?? 'another device';
+    let asking: ApprovalRequest['asking'];
+    let ttlSeconds: number | undefined; // the engine's ApprovalSeconds
+    let kind: 'pairing' | 'stepup' = 'stepup';
+    if (action === 'QuickConnectAuthorize') {
+      const waiting = target ? await pairing.codes.pending(target) : undefined;
+      if (!waiting) {
+        this.deps.pairing.deps.guard.recordFailure('pairing', { ip: actor.ip, userId: session.userId, username: userName });
+        pairing.audit({ type: 'pairing.code.invalid', outcome: 'failure', userId: session.userId, userName, ip: actor.ip, detail: { via: 'stepup' } });
+        throw unknownCode();
+      }
+      const t = { deviceName: waiting.device_name, appName: waiting.app_name, appVersion: waiting.app_version };
+      asking = {
         client: waiting.app_name,
         deviceName: waiting.device_name,
         deviceId: waiting.device_id,
         ip: waiting.ip ?? 'unknown',
-        action: `Sign in ${describeDevice(t)} as ${userName} (code ${waiting.code}), asked from ${session.deviceName ?? session.client ?? 'another device'}`,
-      },
-      push: true,
-      ttlSeconds: this.ttlSeconds(waiting.expires_at, 600),
-    });
+        action: `Sign in ${describeDevice(t)} as ${userName} (code ${waiting.code}), asked from ${from}`,
+      };
+      ttlSeconds = this.ttlSeconds(waiting.expires_at, 600);
+      kind = 'pairing'; // the phone shows the device being signed in
+    } else {
+      // A change to the account's factors: the phone shows the action and the session asking for it.
+      asking = {
+        client: session.client,
+        deviceName: session.deviceName,
+        deviceId: session.deviceId,
+        ip: actor.ip,
+        action: `${STEP_UP_ACTION_LABELS[action]} (${userName}), asked from ${from}`,
+      };
+    }
+    const { row } = await engine.request({ kind, userId: session.userId, userName, asking, push: true, ttlSeconds });
     const grant = await stepUp.grants.issue(
       { tokenHash: session.tokenHash, userId: session.userId, action, target, method: 'phone' },
       'pending',
@@ -275,7 +291,7 @@ export class PhonePairing implements PhoneStepUp {
           ok = !!(await stepUp.grants.settle(row.id, true));
           outcome = ok ? 'granted' : 'expired';
           if (ok) {
-            stepUp.audit({ ...people, type: 'stepup.granted', outcome: 'success', detail: { action: 'QuickConnectAuthorize', method: 'phone' } });
+            stepUp.audit({ ...people, type: 'stepup.granted', outcome: 'success', detail: { action: (await stepUp.grants.get(link.ref))?.action ?? null, method: 'phone' } });
           }
         }
       } else {

@@ -110,25 +110,13 @@ export function stepUpQuickConnectAuthorize(deps: AuthorizeDeps, inner: GatewayM
     if (raw === undefined || raw.trim() === '') throw new HttpError(400, 'invalid_request', 'code is required');
     const code = compactCode(raw);
     const actor = { session, ip: ctx.state.client.ip };
-    const proof = ctx.get(STEP_UP_HEADER);
-    if (!proof) {
-      const methods = await deps.stepUp.methods(session.userId);
-      deps.audit({ ...people(ctx), type: 'stepup.required', outcome: 'refused', detail: { action: 'QuickConnectAuthorize', methods } });
-      const body: StepUpRequired = {
-        error: 'step_up_required',
-        message: methods.length
-          ? 'Approving a device needs a fresh confirmation: approve on your phone, or give a code from your authenticator app.'
-          : 'Approving a device needs a second factor, and this account has none. Set one up, or approve from the Jellyguard Authenticator.',
-        action: 'QuickConnectAuthorize',
-        target: code,
-        methods,
-      };
+    const proved = await deps.stepUp.check(actor, 'QuickConnectAuthorize', code, ctx.get(STEP_UP_HEADER) || undefined);
+    if (!proved.ok) {
       ctx.status = 401;
       ctx.set('cache-control', 'no-store');
-      ctx.body = body;
+      ctx.body = proved.required;
       return;
     }
-    await deps.stepUp.spend(actor, 'QuickConnectAuthorize', code, proof);
     delete ctx.req.headers[STEP_UP_HEADER]; // the proof is ours: Jellyfin never sees it
 
     const waiting = await deps.codes.pending(code);

@@ -1,4 +1,5 @@
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
 import { HttpError } from '../errors.ts';
@@ -7,10 +8,20 @@ import type { Factors, RelyingParty } from '../factors/index.ts';
 import { isTotpCodeShape } from '../factors/totp.ts';
 import type { TokenEntry } from '../gate/tokens.ts';
 import type { UserDirectory } from '../gate/users.ts';
-import type { AttemptKind, Guard } from '../guard/index.ts';
+import type { AttemptKind, Guard, Who } from '../guard/index.ts';
+import { canonicalGuid } from '../jellyfin/json.ts';
+import type { JellyfinClient } from '../jellyfin/upstream.ts';
 import type { DB } from '../store/index.ts';
 import type { StepUpGrantsTable } from '../store/schema.ts';
-import { STEP_UP_ACTIONS, type StepUpAction, type StepUpMethod } from '../../shared/api/pairing.ts';
+import {
+  STEP_UP_ACTIONS,
+  STEP_UP_ACTION_LABELS,
+  isFactorAction,
+  type StepUpAction,
+  type StepUpMethod,
+  type StepUpRequired,
+} from '../../shared/api/stepup.ts';
+import { CHALLENGE_CLIENTS } from '../../shared/api/approvals.ts';
 import { guardedAttempt } from './attempt.ts';
 import { StepUpGrants, isGrantShape, type IssuedGrant } from './grants.ts';
 
@@ -21,19 +32,36 @@ export { guardedAttempt } from './attempt.ts';
 export const STEP_UP_HEADER = 'x-jellyguard-stepup';
 
 /**
- * Which guard counter each action's wrong proofs go to. Quick Connect approvals are pairing attempts;
- * a wrong code before new recovery codes is a guessed second-factor code.
+ * How long a sign-in counts as a fresh proof for a factor change of its own session: an account with no
+ * factor, signed in with its password moments ago (a first factor is usually set up right after); or an
+ * account with factors, signed in moments ago in a browser or the Authenticator through one of them (a
+ * new phone approved by the old one need not ask the old one again to become a key itself).
  */
-const ATTEMPT_KIND: Record<StepUpAction, AttemptKind> = {
-  QuickConnectAuthorize: 'pairing',
-  RegenerateRecoveryCodes: 'totp',
-};
+export const RECENT_SIGN_IN_MS = 5 * 60 * 1000;
+
+/** Sign-ins that checked the password and nothing more (an account with no factor). */
+const PASSWORD_SIGN_INS: ReadonlySet<string> = new Set(['password']);
+/**
+ * Sign-ins that passed an interactive challenge with a factor the account has. Never Quick Connect, a
+ * paired device's token, approve-then-retry, a trusted browser, the LAN bypass or an adopted session;
+ * and only for the clients that get the interactive challenge (a TV's held login is approved on the
+ * phone without anyone at the TV proving anything).
+ */
+const CHALLENGE_SIGN_INS: ReadonlySet<string> = new Set(['totp', 'passkey', 'phone', 'recovery']);
+const CHALLENGE_CLIENT_NAMES: ReadonlySet<string> = new Set(CHALLENGE_CLIENTS.map((c) => c.toLowerCase()));
 
 /**
- * The actions a phone approval can confirm: the phone's approval describes the device being signed in
- * (server/pairing/phone.ts), so it is offered for Quick Connect only.
+ * The first steps of a two-step addition (the options before a passkey prompt, a TOTP secret, an e-mail
+ * confirmation) may be asked again by the same session for this long after one proof — a retry after a
+ * slow tap must not ask for a second proof. Each factor actually added is still told to the owner.
  */
-const PHONE_ACTIONS: ReadonlySet<StepUpAction> = new Set<StepUpAction>(['QuickConnectAuthorize']);
+const FLOW_MS = 5 * 60 * 1000;
+const FLOW_ACTIONS: ReadonlySet<StepUpAction> = new Set<StepUpAction>(['AddPhone', 'AddPasskey', 'AddTOTP', 'SetEmail']);
+
+/** Which guard counter a wrong code for each action goes to: Quick Connect approvals are pairing attempts. */
+function codeKind(action: StepUpAction, method: 'totp' | 'recovery'): AttemptKind {
+  return action === 'QuickConnectAuthorize' ? 'pairing' : method;
+}
 
 /** Who is stepping up: the verified session, from where. */
 export interface Actor {
@@ -61,20 +89,34 @@ export interface StepUpDeps {
   factors: Factors;
   users: UserDirectory;
   guard: Guard;
+  /** Checks a password at Jellyfin (the proof of an account with no factor). */
+  jellyfin: Pick<JellyfinClient, 'checkPassword'>;
   /** Read at call time (the audit log is built after some parts). */
   audit: () => AuditSink;
 }
 
+/** The outcome of checking a request's proof: spent (go ahead), or the 401 to answer. */
+export type ProofCheck = { ok: true; method: string } | { ok: false; required: StepUpRequired };
+
 /**
- * Step-up (DESIGN: Step-up): actions that need a fresh proof from a second factor, given by the session
- * that performs them. Proofs: a TOTP code (in the action's own request, header X-Jellyguard-StepUp, or
- * exchanged first for a grant), a passkey assertion, or an approval on the phone — each yields a grant
- * bound to THIS session token, this action and its target, spent once. Wrong codes are counted by the
- * brute-force guard (per action kind) and by the per-user wrong-code lock of the second factors.
+ * Step-up (DESIGN: Step-up): actions that need a fresh proof from a factor the account already has,
+ * given by the session that performs them. Proofs: a TOTP code (in the action's own request, header
+ * X-Jellyguard-StepUp, or exchanged first for a grant), a passkey assertion, an approval on the phone, a
+ * recovery code, or — for an account with no factor — the password again. Each yields a grant bound to
+ * THIS session token, this action and its target, spent once.
+ *
+ * Failures land on whoever made them: wrong codes and passwords are guesses at the account's secrets, so
+ * they count per address, per user and towards the user's wrong-code lock; a refused passkey assertion or
+ * a bad grant guesses nothing (it cannot be brute-forced), so it counts only against the session and the
+ * address that sent it — nobody can lock another person's name by sending bad assertions.
  */
 export class StepUp {
   readonly grants: StepUpGrants;
   phone: PhoneStepUp | undefined;
+  /** Refused proofs per session (token hash) within FailureWindowSeconds: bounded memory. */
+  private readonly sessionFailures = new LRUCache<string, number[]>({ max: 50_000 });
+  /** How each session last proved itself for each action (for the notice of a two-step change). */
+  private readonly lastProof = new LRUCache<string, { method: string; at: number }>({ max: 50_000 });
 
   constructor(private readonly deps: StepUpDeps) {
     this.grants = new StepUpGrants(deps.db, deps.clock, deps.hmacKey);
@@ -84,13 +126,27 @@ export class StepUp {
     return (STEP_UP_ACTIONS as readonly string[]).includes(a);
   }
 
-  /** The ways this user can give a fresh proof for `action` right now. */
-  async methods(userId: string, action: StepUpAction = 'QuickConnectAuthorize'): Promise<StepUpMethod[]> {
-    const s = await this.deps.factors.summary(userId);
+  /**
+   * The ways this user can give a fresh proof right now: every factor the account has; the password
+   * only when it has none of the others (an e-mail-only account included: a code mailed to an address is
+   * not proof enough to change the account's keys).
+   */
+  async methods(userId: string): Promise<StepUpMethod[]> {
+    const c = this.deps.config;
+    const f = this.deps.factors;
+    const [totp, passkeys, recovery, phone] = await Promise.all([
+      f.totp.isEnrolled(userId),
+      f.passkeys.count(userId),
+      f.recovery.remaining(userId),
+      this.phone ? this.phone.available(userId).catch(() => false) : Promise.resolve(false),
+    ]);
     const out: StepUpMethod[] = [];
-    if (s.totp) out.push('totp');
-    if (s.passkeys > 0) out.push('passkey');
-    if (PHONE_ACTIONS.has(action) && this.phone && (await this.phone.available(userId).catch(() => false))) out.push('phone');
+    if (phone && c.PushEnabled) out.push('phone');
+    if (c.PasskeysEnabled && passkeys > 0) out.push('passkey');
+    if (c.TOTPEnabled && totp) out.push('totp');
+    if (c.RecoveryCodesEnabled && recovery > 0) out.push('recovery');
+    // Only when the account has no key at all (even one the admin turned off: fail closed).
+    if (!totp && passkeys === 0) out.push('password');
     return out;
   }
 
@@ -117,13 +173,43 @@ export class StepUp {
     };
   }
 
-  /** A wrong proof: per-user wrong-code count, audit; the guard already counted it. */
-  private async wrong(actor: Actor, action: StepUpAction, method: StepUpMethod, userName: string | undefined, reason: string): Promise<never> {
-    const r = await this.deps.factors.attempts.fail(actor.session.userId);
-    this.audit({ ...this.people(actor, userName), type: 'stepup.failure', outcome: 'failure', detail: { action, method, reason } });
-    if (r.locked) this.audit({ ...this.people(actor, userName), type: 'factor.locked', outcome: 'refused' });
-    throw new HttpError(401, 'invalid_code', method === 'passkey' ? 'The passkey was not accepted.' : 'That code is not right.');
+  // ── failures ──
+
+  private recentFailures(actor: Actor): number[] {
+    const since = this.deps.clock.now() - this.deps.config.FailureWindowSeconds * 1000;
+    return (this.sessionFailures.get(actor.session.tokenHash) ?? []).filter((t) => t > since);
   }
+
+  /** A session that made MaxFailedAttempts refused proofs within the window gets no more tries for a while. */
+  private assertSessionMayTry(actor: Actor): void {
+    if (!this.deps.config.BruteForceEnabled) return;
+    if (this.recentFailures(actor).length >= this.deps.config.MaxFailedAttempts) {
+      throw new HttpError(429, 'too_many_attempts', 'Too many failed confirmations from this session. Wait a few minutes, then try again.', {
+        'retry-after': String(this.deps.config.FailureWindowSeconds),
+      });
+    }
+  }
+
+  private countSessionFailure(actor: Actor): void {
+    const times = this.recentFailures(actor);
+    times.push(this.deps.clock.now());
+    this.sessionFailures.set(actor.session.tokenHash, times);
+  }
+
+  /** A refused proof: counted against this session; for guessable secrets also per user (the wrong-code lock). */
+  private async refused(actor: Actor, action: StepUpAction, method: StepUpMethod, userName: string | undefined, reason: string, perUser: boolean): Promise<never> {
+    this.countSessionFailure(actor);
+    this.audit({ ...this.people(actor, userName), type: 'stepup.failure', outcome: 'failure', detail: { action, method, reason } });
+    if (perUser) {
+      const r = await this.deps.factors.attempts.fail(actor.session.userId);
+      if (r.locked) this.audit({ ...this.people(actor, userName), type: 'factor.locked', outcome: 'refused' });
+    }
+    const message =
+      method === 'passkey' ? 'The passkey was not accepted.' : method === 'password' ? 'That password is not right.' : 'That code is not right.';
+    throw new HttpError(401, 'invalid_code', message);
+  }
+
+  // ── the proofs ──
 
   /** Check a TOTP code for this user (consumed on success), under the guard. */
   private async checkTotp(actor: Actor, action: StepUpAction, code: string): Promise<void> {
@@ -132,13 +218,14 @@ export class StepUp {
     if (!this.deps.config.TOTPEnabled || !(await this.deps.factors.totp.isEnrolled(userId))) {
       throw new HttpError(400, 'method_unavailable', 'This account has no authenticator app to give a code from.');
     }
+    this.assertSessionMayTry(actor);
     await this.deps.factors.attempts.assertNotLocked(userId);
     const who = { ip: actor.ip, userId, username: userName };
-    const r = await guardedAttempt(this.deps.guard, ATTEMPT_KIND[action], who, async () => {
+    const r = await guardedAttempt(this.deps.guard, codeKind(action, 'totp'), who, async () => {
       const ok = isTotpCodeShape(code) && (await this.deps.factors.totp.verify(userId, code));
       return { ok, value: undefined };
     });
-    if (!r.ok) await this.wrong(actor, action, 'totp', userName, 'wrong_code');
+    if (!r.ok) await this.refused(actor, action, 'totp', userName, 'wrong_code', true);
     await this.deps.factors.attempts.succeed(userId);
   }
 
@@ -146,12 +233,64 @@ export class StepUp {
     return this.grants.issue({ tokenHash: actor.session.tokenHash, userId: actor.session.userId, action, target, method }, 'granted');
   }
 
+  private async granted(actor: Actor, action: StepUpAction, target: string | null, method: StepUpMethod): Promise<IssuedGrant> {
+    const g = await this.issue(actor, action, target, method);
+    this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.granted', outcome: 'success', detail: { action, method, target } });
+    return g;
+  }
+
   /** POST StepUp with a TOTP code: a single-use grant for this session, action and target. */
   async grantWithCode(actor: Actor, action: StepUpAction, target: string | null, code: string): Promise<IssuedGrant> {
     await this.checkTotp(actor, action, code);
-    const g = await this.issue(actor, action, target, 'totp');
-    this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.granted', outcome: 'success', detail: { action, method: 'totp', target } });
-    return g;
+    return this.granted(actor, action, target, 'totp');
+  }
+
+  /** POST StepUp with a recovery code (it is used up). */
+  async grantWithRecoveryCode(actor: Actor, action: StepUpAction, target: string | null, code: string): Promise<IssuedGrant> {
+    const userId = actor.session.userId;
+    const userName = await this.userName(userId);
+    if (!this.deps.config.RecoveryCodesEnabled || (await this.deps.factors.recovery.remaining(userId)) === 0) {
+      throw new HttpError(400, 'method_unavailable', 'This account has no recovery codes left.');
+    }
+    this.assertSessionMayTry(actor);
+    await this.deps.factors.attempts.assertNotLocked(userId);
+    const who = { ip: actor.ip, userId, username: userName };
+    const r = await guardedAttempt(this.deps.guard, codeKind(action, 'recovery'), who, async () => ({
+      ok: await this.deps.factors.recovery.redeem(userId, code),
+      value: undefined,
+    }));
+    if (!r.ok) await this.refused(actor, action, 'recovery', userName, 'wrong_code', true);
+    await this.deps.factors.attempts.succeed(userId);
+    this.audit({ ...this.people(actor, userName), type: 'factor.recovery.used', outcome: 'success', detail: { for: 'stepup', action } });
+    return this.granted(actor, action, target, 'recovery');
+  }
+
+  /**
+   * POST StepUp with the password, for an account with no other factor: checked at Jellyfin under the
+   * guard exactly like a sign-in (a banned address or locked name is refused before Jellyfin sees it, a
+   * wrong password counts per address, user and both), and the session Jellyfin makes is ended at once.
+   */
+  async grantWithPassword(actor: Actor, action: StepUpAction, target: string | null, password: string): Promise<IssuedGrant> {
+    const userId = actor.session.userId;
+    const userName = await this.userName(userId);
+    if (!(await this.methods(userId)).includes('password')) {
+      throw new HttpError(400, 'method_unavailable', 'This account has a second factor: confirm with it, not with the password.');
+    }
+    if (!userName) throw new HttpError(409, 'unknown_user', 'Sign in again first: the gateway does not know this account’s name yet.');
+    this.assertSessionMayTry(actor);
+    const who: Who = { ip: actor.ip, userId, username: userName };
+    const r = await guardedAttempt(this.deps.guard, 'password', who, async () => {
+      const check = await this.deps.jellyfin.checkPassword(userName, password, actor.ip);
+      // The right password of ANOTHER account is no proof for this one (and no guess either).
+      return { ok: check.ok && canonicalGuid(check.userId) === canonicalGuid(userId), value: check };
+    });
+    if (!r.ok) {
+      if (!r.value.ok && r.value.status !== 401 && r.value.status !== 403) {
+        throw new HttpError(502, 'upstream_error', 'Jellyfin could not check the password right now. Try again in a moment.');
+      }
+      await this.refused(actor, action, 'password', userName, 'wrong_password', false);
+    }
+    return this.granted(actor, action, target, 'password');
   }
 
   /** The ceremony tag that binds a passkey step-up to this session, action and target. */
@@ -166,14 +305,16 @@ export class StepUp {
     return this.deps.factors.passkeys.authenticationOptions(actor.session.userId, rp, this.ceremonyTag(actor, action, target));
   }
 
-  /** POST StepUp with a passkey assertion over a challenge from StepUp/Passkey/Options. */
+  /**
+   * POST StepUp with a passkey assertion over a challenge from StepUp/Passkey/Options. A refused
+   * assertion counts against this session and its address only (see the class comment).
+   */
   async grantWithPasskey(actor: Actor, action: StepUpAction, target: string | null, response: AuthenticationResponseJSON): Promise<IssuedGrant> {
     const userId = actor.session.userId;
     const userName = await this.userName(userId);
     if (!this.deps.config.PasskeysEnabled) throw new HttpError(400, 'method_unavailable', 'Passkeys are turned off.');
-    await this.deps.factors.attempts.assertNotLocked(userId);
-    const who = { ip: actor.ip, userId, username: userName };
-    const r = await guardedAttempt(this.deps.guard, ATTEMPT_KIND[action], who, async () => {
+    this.assertSessionMayTry(actor);
+    const r = await guardedAttempt(this.deps.guard, 'passkey', { ip: actor.ip }, async () => {
       const check = await this.deps.factors.passkeys.verifyAuthentication(userId, response, this.ceremonyTag(actor, action, target));
       return { ok: check.ok, value: check };
     });
@@ -181,30 +322,86 @@ export class StepUp {
       if (r.value.reason === 'counter_regression') {
         this.audit({ ...this.people(actor, userName), type: 'factor.passkey.counter_regression', outcome: 'refused', detail: { credentialId: r.value.credentialId } });
       }
-      await this.wrong(actor, action, 'passkey', userName, r.value.reason);
+      await this.refused(actor, action, 'passkey', userName, r.value.reason, false);
     }
-    await this.deps.factors.attempts.succeed(userId);
-    const g = await this.issue(actor, action, target, 'passkey');
-    this.audit({ ...this.people(actor, userName), type: 'stepup.granted', outcome: 'success', detail: { action, method: 'passkey', target } });
-    return g;
+    return this.granted(actor, action, target, 'passkey');
+  }
+
+  // ── spending ──
+
+  /** Whether this session's own sign-in, moments ago, is proof enough for a factor change (RECENT_SIGN_IN_MS). */
+  private recentSignIn(actor: Actor, action: StepUpAction, methods: StepUpMethod[]): boolean {
+    const { session } = actor;
+    if (!isFactorAction(action)) return false;
+    if (this.deps.clock.now() - session.createdAt > RECENT_SIGN_IN_MS) return false;
+    const noFactor = methods.every((m) => m === 'password');
+    if (noFactor) return PASSWORD_SIGN_INS.has(session.method);
+    return CHALLENGE_SIGN_INS.has(session.method) && CHALLENGE_CLIENT_NAMES.has((session.client ?? '').toLowerCase());
+  }
+
+  /** The 401 body of an action asked without a proof (audited). */
+  private async required(actor: Actor, action: StepUpAction, target: string | null, methods: StepUpMethod[]): Promise<StepUpRequired> {
+    this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.required', outcome: 'refused', detail: { action, methods, target } });
+    const what = STEP_UP_ACTION_LABELS[action];
+    const message = methods.length
+      ? `${what}: confirm it's you first.`
+      : `${what}: this needs a second factor, and this account has none. Set one up, or use the Jellyguard Authenticator.`;
+    return { error: 'step_up_required', message, action, target, methods };
   }
 
   /**
-   * Spend the proof an action request carries (header X-Jellyguard-StepUp): a grant of this session for
-   * this action and target, or a current TOTP code. Throws 401/403/409/429 with a clear code otherwise.
+   * The one check every step-up action goes through: spend the request's proof (header
+   * X-Jellyguard-StepUp) for this session, action and target, or say what the 401 must carry. Throws
+   * 401/403/409/429 with a clear code for a proof that is wrong, used, expired or from elsewhere.
+   */
+  async check(actor: Actor, action: StepUpAction, target: string | null, proof: string | undefined): Promise<ProofCheck> {
+    const key = `${actor.session.tokenHash}:${action}`;
+    const earlier = this.lastProof.get(key);
+    if (!proof && earlier && FLOW_ACTIONS.has(action) && this.deps.clock.now() - earlier.at <= FLOW_MS) {
+      return { ok: true, method: earlier.method };
+    }
+    const r = await this.checkProof(actor, action, target, proof);
+    if (r.ok) this.lastProof.set(key, { method: r.method, at: this.deps.clock.now() });
+    return r;
+  }
+
+  /** How this session proved itself when it began `action` (a two-step change finishes later). */
+  proofOf(actor: Actor, action: StepUpAction): string {
+    return this.lastProof.get(`${actor.session.tokenHash}:${action}`)?.method ?? 'earlier_step';
+  }
+
+  private async checkProof(actor: Actor, action: StepUpAction, target: string | null, proof: string | undefined): Promise<ProofCheck> {
+    if (!proof) {
+      const methods = await this.methods(actor.session.userId);
+      if (this.recentSignIn(actor, action, methods)) {
+        this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.used', outcome: 'success', detail: { action, method: 'recent_sign_in', target } });
+        return { ok: true, method: 'recent_sign_in' };
+      }
+      return { ok: false, required: await this.required(actor, action, target, methods) };
+    }
+    return { ok: true, method: (await this.spend(actor, action, target, proof)).method };
+  }
+
+  /**
+   * Spend the proof an action request carries: a grant of this session for this action and target, or a
+   * current TOTP code. Throws 401/403/409/429 with a clear code otherwise.
    */
   async spend(actor: Actor, action: StepUpAction, target: string | null, proof: string): Promise<{ method: string }> {
     const userId = actor.session.userId;
     const p = proof.trim();
     if (isGrantShape(p)) {
+      this.assertSessionMayTry(actor);
       const r = await this.grants.spend(p, actor.session.tokenHash, action, target);
       const userName = await this.userName(userId);
       if (r.ok) {
         this.audit({ ...this.people(actor, userName), type: 'stepup.used', outcome: 'success', detail: { action, method: r.row.method, target } });
         return { method: r.row.method };
       }
-      // A grant nobody issued, or one of another session: a guess or a stolen grant. Count it.
-      if (r.reason === 'unknown' || r.reason === 'other_session') this.deps.guard.recordFailure(ATTEMPT_KIND[action], { ip: actor.ip, userId, username: userName });
+      // A grant nobody issued or one of another session: a guess or a stolen grant. It lands on the session
+      // and the address that sent it, never on the user it names. A grant of this session for another
+      // action is a client's mistake, not a guess: it counts against the session only.
+      if (r.reason === 'unknown' || r.reason === 'other_session') this.deps.guard.recordFailure(codeKind(action, 'totp'), { ip: actor.ip });
+      if (r.reason === 'unknown' || r.reason === 'other_session' || r.reason === 'other_action') this.countSessionFailure(actor);
       this.audit({ ...this.people(actor, userName), type: 'stepup.failure', outcome: 'refused', detail: { action, reason: r.reason } });
       throw spendError(r.reason);
     }

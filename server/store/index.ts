@@ -8,6 +8,7 @@ import * as m002 from './migrations/002_factors.ts';
 import * as m003 from './migrations/003_guard_audit.ts';
 import * as m004 from './migrations/004_approvals.ts';
 import * as m005 from './migrations/005_pairing.ts';
+import * as m006 from './migrations/006_factor_changes.ts';
 
 export type { Database } from './schema.ts';
 export type DB = Kysely<Database>;
@@ -19,6 +20,7 @@ export const migrations: Record<string, Migration> = {
   '003_guard_audit': m003,
   '004_approvals': m004,
   '005_pairing': m005,
+  '006_factor_changes': m006,
 };
 
 export interface Store {

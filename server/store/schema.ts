@@ -72,6 +72,8 @@ export interface Database {
   pairings: PairingsTable;
   paired_devices: PairedDevicesTable;
   pairing_approvals: PairingApprovalsTable;
+  // Changes to second factors and who made them (migration 006_factor_changes)
+  factor_changes: FactorChangesTable;
 }
 
 // ── Second factors and the login challenge (migration 002_factors) ──────────────────────────────────
@@ -373,7 +375,7 @@ export interface PhonesTable {
   subscribed_at: number | null;
 }
 
-export type ApprovalKindColumn = 'login' | 'pairing' | 'stepup' | 'newdevice';
+export type ApprovalKindColumn = 'login' | 'pairing' | 'stepup' | 'newdevice' | 'change';
 export type ApprovalStatusColumn = 'pending' | 'approved' | 'denied' | 'reported' | 'expired';
 
 export interface ApprovalsTable {
@@ -414,4 +416,22 @@ export interface ApprovalHoldsTable {
   held_at: number | null;
   lifted_at: number | null;
   reports: number;
+}
+
+// ── Changes to second factors (migration 006_factor_changes) ─────────────────────────────────────────
+
+export interface FactorChangesTable {
+  id: string;
+  user_id: string;
+  change: string;
+  ref: string | null;
+  token_hash: string;
+  device_id: string | null;
+  device_name: string | null;
+  client: string | null;
+  ip: string;
+  proof: string;
+  approval_id: string | null;
+  created_at: number;
+  undone_at: number | null;
 }

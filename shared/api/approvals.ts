@@ -86,7 +86,7 @@ export const CHALLENGE_CLIENTS = ['Jellyfin Web', 'Jellyguard Authenticator', 'J
 // ── Approvals ─────────────────────────────────────────────────────────────────────────────────────────
 
 export const ApprovalIdSchema = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'must be an approval id');
-export const APPROVAL_KINDS = ['login', 'pairing', 'stepup', 'newdevice'] as const;
+export const APPROVAL_KINDS = ['login', 'pairing', 'stepup', 'newdevice', 'change'] as const;
 export const ApprovalKindSchema = z.enum(APPROVAL_KINDS);
 export type ApprovalKind = z.infer<typeof ApprovalKindSchema>;
 export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'reported', 'expired'] as const;

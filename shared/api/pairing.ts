@@ -32,19 +32,7 @@ import { z } from 'zod';
  *   code of the user. Without it: 401 StepUpRequired and nothing reaches Jellyfin. A Jellyfin API key
  *   cannot step up: 403 `step_up_unavailable` (use the phone approval).
  *
- * STEP-UP (a verified Jellyfin token in any credential form)
- *   POST StepUp                 StepUpRequest                 → StepUpGrant
- *        method "totp": {code}; "passkey": {response} from StepUp/Passkey/Options; "phone": asks the
- *        user's Authenticator (push) and answers status "pending" — poll GET StepUp/{stepUpId} until
- *        "granted", then send the grant. A grant belongs to THIS session token, is spent once, and lives
- *        2 minutes (a phone approval: until the approval expires, then 2 minutes once approved).
- *   POST StepUp/Passkey/Options StepUpTarget                  → PublicKeyCredentialRequestOptionsJSON
- *   GET  StepUp/{stepUpId}                                    → StepUpStatus (the session that asked only)
- *   Wrong codes: 401 `invalid_code` (counted by the guard as pairing failures for QuickConnectAuthorize,
- *   as TOTP failures for RegenerateRecoveryCodes, and by the per-user wrong-code lock: 429
- *   `too_many_attempts`). "phone" is offered for QuickConnectAuthorize only (the approval on the phone
- *   describes the device being signed in). Spent/expired/foreign grants: 403
- *   `step_up_used` / `step_up_expired` / `step_up_invalid`; a phone approval still waiting: 409.
+ * STEP-UP: see ./stepup.ts (POST StepUp, StepUp/Passkey/Options, GET StepUp/{stepUpId}).
  *
  * THE BIG-SCREEN PAIRING PAGE (public)
  *   GET pair (alias GET p)       → HTML page for a TV browser: initiates Quick Connect through the gateway,
@@ -100,74 +88,9 @@ export function pairPageUrl(origin: string, baseUrl: string, code: string): stri
   return `${origin.replace(/\/+$/, '')}${baseUrl}/JellyfinSecurity/app/#/pair?code=${encodeURIComponent(code)}`;
 }
 
-// ── Step-up ─────────────────────────────────────────────────────────────────────────────────────────
-
-/**
- * The step-up actions. Targets: QuickConnectAuthorize → the 6-digit code; RegenerateRecoveryCodes
- * (POST Me/RecoveryCodes, shared/api/factors.ts) → null (always the session's own user).
- */
-export const STEP_UP_ACTIONS = ['QuickConnectAuthorize', 'RegenerateRecoveryCodes'] as const;
-export const StepUpActionSchema = z.enum(STEP_UP_ACTIONS);
-export type StepUpAction = z.infer<typeof StepUpActionSchema>;
-export const StepUpMethodSchema = z.enum(['totp', 'passkey', 'phone']);
-export type StepUpMethod = z.infer<typeof StepUpMethodSchema>;
-
-/** The header name a step-up proof travels in. */
-export const STEP_UP_HEADER_NAME = 'X-Jellyguard-StepUp';
-
-/** The 401 of an action that needs a fresh proof. */
-export const StepUpRequiredSchema = z.object({
-  error: z.literal('step_up_required'),
-  message: z.string(),
-  action: StepUpActionSchema,
-  /** What the action is for (the Quick Connect code; null for RegenerateRecoveryCodes); a grant must be asked for this target. */
-  target: z.string().nullable(),
-  /** What this user can give: empty when nothing (the action cannot be done from this session). */
-  methods: z.array(StepUpMethodSchema),
-});
-export type StepUpRequired = z.infer<typeof StepUpRequiredSchema>;
-
-const target = z.string().trim().min(1).max(64).nullable().optional();
-
-export const StepUpTargetSchema = z.object({ action: StepUpActionSchema, target });
-
-const b64url = z.string().regex(/^[A-Za-z0-9_-]*={0,2}$/, 'must be base64url').max(65_536);
-const AssertionSchema = z.looseObject({
-  id: b64url.min(1),
-  rawId: b64url.min(1),
-  type: z.literal('public-key'),
-  response: z.looseObject({ clientDataJSON: b64url, authenticatorData: b64url, signature: b64url, userHandle: b64url.optional() }),
-  clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
-  authenticatorAttachment: z.string().optional(),
-});
-
-export const StepUpRequestSchema = z.discriminatedUnion('method', [
-  z.object({ method: z.literal('totp'), action: StepUpActionSchema, target, code: z.string().trim().min(1).max(16) }),
-  z.object({ method: z.literal('passkey'), action: StepUpActionSchema, target, response: AssertionSchema }),
-  z.object({ method: z.literal('phone'), action: StepUpActionSchema, target }),
-]);
-export type StepUpRequest = z.infer<typeof StepUpRequestSchema>;
-
-export const StepUpGrantSchema = z.object({
-  /** Poll GET StepUp/{stepUpId} while "pending". */
-  stepUpId: z.string(),
-  /** Send as X-Jellyguard-StepUp once granted. Shown once. */
-  grant: z.string(),
-  status: z.enum(['granted', 'pending']),
-  action: StepUpActionSchema,
-  target: z.string().nullable(),
-  expiresAt: z.iso.datetime(),
-  /** For "phone": the approval the Authenticator shows. */
-  approvalId: z.string().optional(),
-});
-export type StepUpGrant = z.infer<typeof StepUpGrantSchema>;
-
-export const StepUpStatusSchema = z.object({
-  stepUpId: z.string(),
-  status: z.enum(['pending', 'granted', 'used', 'denied', 'expired']),
-  expiresAt: z.iso.datetime(),
-});
-export type StepUpStatus = z.infer<typeof StepUpStatusSchema>;
+// Step-up (the StepUp endpoints and their schemas) lives in ./stepup.ts; re-exported for the pairing code.
+export * from './stepup.ts';
+import { AssertionSchema } from './stepup.ts';
 
 // ── Phone approval of a code ────────────────────────────────────────────────────────────────────────
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MyDevicesSchema, PhoneInfoSchema, PushConfigSchema, SIGN_IN_EVENT_TYPES, signInActivity } from '../../shared/api/approvals.ts';
 import type { AuditLogResponse } from '../../shared/api/guard.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
-import { PHONE_IP, TV_IP, call, enrollPhone, held, passwordLogin, sdkLogin, startWorld, tap, tv, type Phone, type World } from './approvals-helpers.ts';
+import { PHONE_IP, TV_IP, call, enrollPhone, held, passkeyGrant, passwordLogin, sdkLogin, startWorld, tap, tv, type Phone, type World } from './approvals-helpers.ts';
 import { raw } from './guard-helpers.ts';
 import { expectRefusedEverywhere } from './factors-helpers.ts';
 import path from 'node:path';
@@ -35,7 +35,7 @@ afterAll(async () => {
   await w?.close();
 });
 
-const asAlice = (method: string, path: string, body?: unknown) => call(w, method, path, { token: alice.token, deviceId: alice.deviceId, body });
+const asAlice = (method: string, path: string, body?: unknown, stepUp?: string) => call(w, method, path, { token: alice.token, deviceId: alice.deviceId, body, stepUp });
 
 async function tvCanUse(token: string): Promise<number> {
   return (await raw(w.gw.url, '/Users/Me', { headers: { authorization: `MediaBrowser Client="Jellyfin Roku", Device="TV", DeviceId="roku-den", Version="1", Token="${token}"` }, from: TV_IP })).status;
@@ -111,7 +111,7 @@ describe('phones', () => {
     expect((await asAlice('DELETE', `/JellyfinSecurity/Me/Phones/${bob.info.id}`)).status).toBe(404);
     expect((await asAlice('PATCH', `/JellyfinSecurity/Me/Phones/${alice.info.id}`, { name: '' })).status).toBe(400);
 
-    const options = await asAlice('POST', '/JellyfinSecurity/Me/Phones/Options');
+    const options = await asAlice('POST', '/JellyfinSecurity/Me/Phones/Options', undefined, await passkeyGrant(w, alice, 'AddPhone'));
     expect(options.json.authenticatorSelection).toMatchObject({ authenticatorAttachment: 'platform', userVerification: 'required' });
     const lax = new SoftAuthenticator(w.origin);
     lax.userVerified = false; // a platform authenticator that did not verify the user
@@ -122,7 +122,7 @@ describe('phones', () => {
   });
 
   it('a phone without push (the browser could not subscribe) still enrolls, and approves from the app', async () => {
-    const options = await asAlice('POST', '/JellyfinSecurity/Me/Phones/Options');
+    const options = await asAlice('POST', '/JellyfinSecurity/Me/Phones/Options', undefined, await passkeyGrant(w, alice, 'AddPhone'));
     const key = new SoftAuthenticator(w.origin);
     const r = await asAlice('POST', '/JellyfinSecurity/Me/Phones', { name: 'iPad', response: key.create(options.json), subscription: null });
     expect(r.status, r.text).toBe(201);
@@ -133,7 +133,7 @@ describe('phones', () => {
     expect((await login).status).toBe(200);
     // Removing it removes its passkey too.
     const before = ((await asAlice('GET', '/JellyfinSecurity/Me')).json as { factors: { passkeys: unknown[] } }).factors.passkeys.length;
-    expect((await asAlice('DELETE', `/JellyfinSecurity/Me/Phones/${r.json.id}`)).status).toBe(204);
+    expect((await asAlice('DELETE', `/JellyfinSecurity/Me/Phones/${r.json.id}`, undefined, await passkeyGrant(w, alice, 'RemovePhone', r.json.id))).status).toBe(204);
     expect(((await asAlice('GET', '/JellyfinSecurity/Me')).json as { factors: { passkeys: unknown[] } }).factors.passkeys.length).toBe(before - 1);
     expect(w.audit.findLast((e) => e.type === 'phone.removed')?.detail).toMatchObject({ name: 'iPad' });
   });

@@ -94,10 +94,11 @@ export function call(
   w: World,
   method: string,
   path: string,
-  opts: { from?: string; token?: string; deviceId?: string; body?: unknown; client?: string } = {},
+  opts: { from?: string; token?: string; deviceId?: string; body?: unknown; client?: string; stepUp?: string } = {},
 ): Promise<RawAnswer & { json: any }> {
   const headers: Record<string, string> = { host: `localhost:${w.gw.port}` };
   if (opts.token) headers.authorization = appHeader(opts.deviceId ?? 'phone', opts.token, opts.client);
+  if (opts.stepUp) headers['x-jellyguard-stepup'] = opts.stepUp;
   return raw(w.gw.url, path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), from: opts.from ?? PHONE_IP });
 }
 
@@ -153,10 +154,32 @@ export function tv(w: World, deviceId: string, from = TV_IP): Api {
 
 export { sdkLogin };
 
-/** The next approval push a phone receives (decrypted by the local push service). */
-export async function nextApproval(w: World, phone: Phone): Promise<ReceivedPush & { json: { approvalId: string; kind: string; title: string; body: string; type: 'approval'; expiresAt: number } }> {
-  const m = await w.push.nextMessage((x) => x.subscriberId === phone.sub.id && x.json?.type === 'approval');
+/**
+ * The next approval push a phone receives (decrypted by the local push service); notices of factor
+ * changes (kind "change") are skipped unless asked for.
+ */
+export async function nextApproval(
+  w: World,
+  phone: Phone,
+  kind?: string,
+): Promise<ReceivedPush & { json: { approvalId: string; kind: string; title: string; body: string; type: 'approval'; expiresAt: number } }> {
+  const m = await w.push.nextMessage(
+    (x) => x.subscriberId === phone.sub.id && x.json?.type === 'approval' && (kind === undefined ? x.json?.kind !== 'change' : x.json?.kind === kind),
+  );
   return m as never;
+}
+
+/** A step-up grant for this phone's session, proved with its own passkey (POST StepUp, method passkey). */
+export async function passkeyGrant(w: World, phone: Phone, action: string, target: string | null = null): Promise<string> {
+  const opts = await call(w, 'POST', '/JellyfinSecurity/StepUp/Passkey/Options', { token: phone.token, deviceId: phone.deviceId, body: { action, target } });
+  expect(opts.status, opts.text).toBe(200);
+  const g = await call(w, 'POST', '/JellyfinSecurity/StepUp', {
+    token: phone.token,
+    deviceId: phone.deviceId,
+    body: { action, target, method: 'passkey', response: phone.key.get(opts.json as never) },
+  });
+  expect(g.status, g.text).toBe(200);
+  return (g.json as { grant: string }).grant;
 }
 
 /** Wait (without sleeping) until a request waits for this approval: a held login or a long poll. */

@@ -75,9 +75,10 @@ export async function api(
   gw: TestGateway,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; cookie?: string; ua?: string; deviceId?: string; origin?: string } = {},
+  opts: { token?: string; body?: unknown; cookie?: string; ua?: string; deviceId?: string; origin?: string; stepUp?: string } = {},
 ): Promise<{ status: number; json: any; text: string; setCookie: string[]; headers: Headers }> {
   const headers: Record<string, string> = { 'user-agent': opts.ua ?? UA };
+  if (opts.stepUp) headers['x-jellyguard-stepup'] = opts.stepUp;
   if (opts.token) headers.authorization = mbHeader(opts.deviceId ?? 'web-device', opts.token);
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (opts.cookie) headers.cookie = opts.cookie;

@@ -63,8 +63,10 @@ beforeAll(async () => {
   expect(confirm.status, confirm.text).toBe(200);
   aliceRecovery = confirm.json.recoveryCodes;
   expect(aliceRecovery).toHaveLength(10);
-  const setEmail = await api(gw, 'PUT', '/JellyfinSecurity/Me/Email', { token: aliceToken, body: { email: 'alice@example.test' } });
-  expect(setEmail.status).toBe(202);
+  // A second factor is a change the first one must confirm (a fresh TOTP step).
+  clock.advance(30_000);
+  const setEmail = await api(gw, 'PUT', '/JellyfinSecurity/Me/Email', { token: aliceToken, body: { email: 'alice@example.test' }, stepUp: await code(aliceSecret, gw) });
+  expect(setEmail.status, setEmail.text).toBe(202);
   const confirmCode = codeIn(await smtp.nextMessage((m) => m.to.includes('alice@example.test')));
   const emailOk = await api(gw, 'POST', '/JellyfinSecurity/Me/Email/Confirm', { token: aliceToken, body: { code: confirmCode } });
   expect(emailOk.status, emailOk.text).toBe(200);

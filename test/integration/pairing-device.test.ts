@@ -7,7 +7,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { launchBrowser, openPage } from '../helpers/browser.ts';
 import type { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 import { PAIRING_CODE, pairPageUrl } from '../../shared/api/pairing.ts';
-import { api, expectChallenge, mbHeader, tapAudit, UA } from './factors-helpers.ts';
+import { api, code, expectChallenge, mbHeader, tapAudit, UA } from './factors-helpers.ts';
 import { approveOnPhone, decodeQrPng, enrollPhone, enrollTotp, localOrigin, signIn } from './pairing-helpers.ts';
 
 /**
@@ -76,9 +76,10 @@ beforeAll(async () => {
   bobToken = await signIn(gw, 'bob', 'bob-pw', 'bob-web');
   bobPhoneToken = await signIn(gw, 'bob', 'bob-pw', 'bob-phone');
   aliceToken = await signIn(gw, 'alice', 'alice-pw', 'alice-web');
-  await enrollTotp(gw, bobToken, 'bob-web');
+  const bobSecret = await enrollTotp(gw, bobToken, 'bob-web');
   await enrollTotp(gw, aliceToken, 'alice-web');
-  bobKey = await enrollPhone(gw, bobPhoneToken, 'bob-phone');
+  clock.advance(30_000); // a fresh TOTP step: setting up the phone is a change to bob's factors, proved with his app
+  bobKey = await enrollPhone(gw, bobPhoneToken, 'bob-phone', await code(bobSecret, gw));
   browser = await launchBrowser();
   page = (await openPage(browser)).page;
 });

@@ -24,7 +24,7 @@ export async function signIn(gw: TestGateway, user: string, pw: string, deviceId
   return (a.json as { AccessToken: string }).AccessToken;
 }
 
-/** Enroll TOTP through the self-service API; returns the secret. */
+/** Enroll TOTP through the self-service API; returns the secret. A phone enrolled after it proves itself with a code (`stepUp`). */
 export async function enrollTotp(gw: TestGateway, token: string, deviceId: string): Promise<string> {
   const e = await api(gw, 'POST', '/JellyfinSecurity/Me/TOTP', { token, deviceId });
   expect(e.status, e.text).toBe(200);
@@ -35,10 +35,10 @@ export async function enrollTotp(gw: TestGateway, token: string, deviceId: strin
 }
 
 /** Enroll "this phone" (a platform passkey, no push subscription) through the approvals API. */
-export async function enrollPhone(gw: TestGateway, token: string, deviceId: string): Promise<SoftAuthenticator> {
+export async function enrollPhone(gw: TestGateway, token: string, deviceId: string, stepUp?: string): Promise<SoftAuthenticator> {
   const origin = localOrigin(gw);
   const key = new SoftAuthenticator(origin);
-  const opts = await api(gw, 'POST', '/JellyfinSecurity/Me/Phones/Options', { token, deviceId, origin });
+  const opts = await api(gw, 'POST', '/JellyfinSecurity/Me/Phones/Options', { token, deviceId, origin, stepUp });
   expect(opts.status, opts.text).toBe(200);
   const res = await api(gw, 'POST', '/JellyfinSecurity/Me/Phones', { token, deviceId, origin, body: { name: 'Test phone', response: key.create(opts.json), subscription: null } });
   expect(res.status, res.text).toBe(201);

@@ -8,7 +8,7 @@ import type { AuditEvent } from '../../server/audit/index.ts';
 import { api, code, expectChallenge, mbHeader, passwordLogin, tapAudit, UA } from './factors-helpers.ts';
 
 /**
- * Issue 4, item 1: POST Me/RecoveryCodes is a step-up action ("RegenerateRecoveryCodes", target null).
+ * POST Me/RecoveryCodes is a step-up action ("RegenerateRecoveryCodes", target null).
  * Without a proof it answers 401 step_up_required and the old codes keep working; a current TOTP code in
  * X-Jellyguard-StepUp or a grant from POST StepUp (this session only, spent once) makes new codes and
  * kills the old ones; wrong proofs are refused and counted. Real HTTP against the real gateway and the
@@ -114,7 +114,7 @@ describe('POST Me/RecoveryCodes is a step-up action', () => {
       message: expect.any(String),
       action: 'RegenerateRecoveryCodes',
       target: null,
-      methods: ['totp'],
+      methods: ['totp', 'recovery'],
     });
     expect(r.cacheControl).toBe('no-store');
     expect(r.text).not.toMatch(/recoveryCodes/);
@@ -125,7 +125,7 @@ describe('POST Me/RecoveryCodes is a step-up action', () => {
   it('offers a passkey to a passkey user', async () => {
     const r = await regenerate(paulToken);
     expect(r.status).toBe(401);
-    expect(r.json).toMatchObject({ error: 'step_up_required', action: 'RegenerateRecoveryCodes', target: null, methods: ['passkey'] });
+    expect(r.json).toMatchObject({ error: 'step_up_required', action: 'RegenerateRecoveryCodes', target: null, methods: ['passkey', 'recovery'] });
   });
 
   it('a current TOTP code in X-Jellyguard-StepUp: new codes, the old ones are dead', async () => {
@@ -237,10 +237,23 @@ describe('POST Me/RecoveryCodes is a step-up action', () => {
     expect(r.json.recoveryCodes).toHaveLength(10);
   });
 
-  it('a user with no TOTP and no passkey needs the session alone; a user with no factor gets none', async () => {
-    const emma = await regenerate(emmaToken);
-    expect(emma.status, emma.text).toBe(200);
-    expect(emma.json.recoveryCodes).toHaveLength(10);
+  it('an account with an e-mail address only proves itself with its password (a mailed code is no key); one with no factor gets no codes', async () => {
+    // Within a few minutes of signing in with the password, the session itself is the proof.
+    const fresh = await regenerate(emmaToken);
+    expect(fresh.status, fresh.text).toBe(200);
+    expect(fresh.json.recoveryCodes).toHaveLength(10);
+    // Later it asks for the password again.
+    clock.advance(6 * 60_000);
+    const later = await regenerate(emmaToken);
+    expect(later.status, later.text).toBe(401);
+    expect(later.json).toMatchObject({ error: 'step_up_required', action: 'RegenerateRecoveryCodes', methods: ['recovery', 'password'] });
+    const g = await api(gw, 'POST', '/JellyfinSecurity/StepUp', {
+      token: emmaToken,
+      body: { action: 'RegenerateRecoveryCodes', method: 'password', password: 'emma-pw' },
+    });
+    expect(g.status, g.text).toBe(200);
+    const ok = await regenerate(emmaToken, g.json.grant);
+    expect(ok.status, ok.text).toBe(200);
     const nora = await regenerate(noraToken);
     expect(nora.status).toBe(409);
     expect(nora.json.error).toBe('no_factor');

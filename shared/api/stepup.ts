@@ -1,0 +1,148 @@
+import { z } from 'zod';
+
+/**
+ * Step-up: actions that need a fresh proof from a factor the account ALREADY has, given by the session
+ * that performs them. Every path is under `{BaseUrl}/JellyfinSecurity/`.
+ *
+ * THE ACTIONS
+ *   QuickConnectAuthorize    POST {BaseUrl}/QuickConnect/Authorize?code= (Jellyfin's own route)  target: the code
+ *   AddPhone                 POST Me/Phones/Options (then Me/Phones)                           target: null
+ *   RemovePhone              DELETE Me/Phones/{phoneId}                                        target: the phone id
+ *   AddPasskey               POST Me/Passkeys/Options (then Me/Passkeys)                       target: null
+ *   RemovePasskey            DELETE Me/Passkeys/{id}                                           target: the passkey id
+ *   AddTOTP                  POST Me/TOTP (then Me/TOTP/Confirm)                               target: null
+ *   RemoveTOTP               DELETE Me/TOTP                                                    target: null
+ *   SetEmail                 PUT Me/Email (then Me/Email/Confirm)                              target: null
+ *   RemoveEmail              DELETE Me/Email                                                   target: null
+ *   RegenerateRecoveryCodes  POST Me/RecoveryCodes                                             target: null
+ *   A two-step addition asks for the proof at its first step (before the QR code, the passkey prompt or the
+ *   e-mail), whose state only the same flow can finish.
+ *
+ * THE PROOF travels in the header `X-Jellyguard-StepUp`: a grant from POST StepUp for this session, this
+ * action and this target (spent once), or a current TOTP code. Without one the action answers 401
+ * StepUpRequired (below), listing the methods this account can use:
+ *   "totp" — a code from the authenticator app;  "passkey" — an existing passkey (a phone is one too);
+ *   "phone" — an approval on an enrolled phone (push; the phone shows the action);
+ *   "recovery" — one of the account's recovery codes (it is used up);
+ *   "password" — only for an account with no other factor: the Jellyfin password again (checked at
+ *   Jellyfin; the session it makes is ended at once; wrong passwords count like any sign-in).
+ * An account with no factor needs no proof for a factor change within a few minutes of signing in with its
+ * password (the password was just checked) — never a session that came from Quick Connect, a paired
+ * device's token or approve-then-retry, nor one adopted from before the gateway.
+ * The factor being added never proves anything: it is not there until the proof was spent.
+ *
+ *   POST StepUp                 StepUpRequest   → StepUpGrant (status "pending" for "phone": poll
+ *                                                 GET StepUp/{stepUpId} until "granted", then send the grant)
+ *   POST StepUp/Passkey/Options StepUpTarget    → PublicKeyCredentialRequestOptionsJSON
+ *   GET  StepUp/{stepUpId}                      → StepUpStatus (the session that asked only)
+ * A grant belongs to THIS session token, is spent once, and lives 2 minutes (a phone approval: until the
+ * approval expires, then 2 minutes once approved).
+ * Errors: 401 `invalid_code` (a wrong code, password or passkey); 429 `too_many_attempts` (this session or
+ * address made too many wrong tries; a wrong code also counts towards the user's wrong-code lock, a refused
+ * passkey or a bad grant only towards the session and the address that sent it); 403 `step_up_used` /
+ * `step_up_expired` / `step_up_invalid`; 409 `step_up_pending` (the phone has not answered yet).
+ *
+ * THE OWNER HEARS OF EVERY CHANGE: a notice on the account's phones (an approval of kind "change": "It was
+ * me" closes it; "This wasn't me" with a passkey tap revokes the session that made it, removes what it
+ * added and bans its address) and an e-mail to the confirmed address.
+ */
+
+export const FACTOR_ACTIONS = [
+  'AddPhone',
+  'RemovePhone',
+  'AddPasskey',
+  'RemovePasskey',
+  'AddTOTP',
+  'RemoveTOTP',
+  'SetEmail',
+  'RemoveEmail',
+  'RegenerateRecoveryCodes',
+] as const;
+export type FactorAction = (typeof FACTOR_ACTIONS)[number];
+
+export const STEP_UP_ACTIONS = ['QuickConnectAuthorize', ...FACTOR_ACTIONS] as const;
+export const StepUpActionSchema = z.enum(STEP_UP_ACTIONS);
+export type StepUpAction = z.infer<typeof StepUpActionSchema>;
+
+export function isFactorAction(a: string): a is FactorAction {
+  return (FACTOR_ACTIONS as readonly string[]).includes(a);
+}
+
+/** What each action is called where a person reads it (the dialog, the phone, the e-mail, the audit log). */
+export const STEP_UP_ACTION_LABELS: Record<StepUpAction, string> = {
+  QuickConnectAuthorize: 'Sign in a device with Quick Connect',
+  AddPhone: 'Set up a phone as a key to your account',
+  RemovePhone: 'Remove a phone from your account',
+  AddPasskey: 'Add a passkey to your account',
+  RemovePasskey: 'Remove a passkey from your account',
+  AddTOTP: 'Set up an authenticator app',
+  RemoveTOTP: 'Remove your authenticator app',
+  SetEmail: 'Change your e-mail address',
+  RemoveEmail: 'Remove your e-mail address',
+  RegenerateRecoveryCodes: 'Make new recovery codes (the old ones stop working)',
+};
+
+export const STEP_UP_METHODS = ['totp', 'passkey', 'phone', 'recovery', 'password'] as const;
+export const StepUpMethodSchema = z.enum(STEP_UP_METHODS);
+export type StepUpMethod = z.infer<typeof StepUpMethodSchema>;
+
+/** The header name a step-up proof travels in. */
+export const STEP_UP_HEADER_NAME = 'X-Jellyguard-StepUp';
+
+/** The 401 of an action that needs a fresh proof. */
+export const StepUpRequiredSchema = z.object({
+  error: z.literal('step_up_required'),
+  message: z.string(),
+  action: StepUpActionSchema,
+  /** What the action is for (a code, a phone or passkey id; null when the action names it alone); a grant must be asked for this target. */
+  target: z.string().nullable(),
+  /** What this user can give: empty when nothing (the action cannot be done from this session). */
+  methods: z.array(StepUpMethodSchema),
+});
+export type StepUpRequired = z.infer<typeof StepUpRequiredSchema>;
+
+/** Passkey ids are base64url of up to 1023 bytes. */
+const target = z.string().trim().min(1).max(1400).nullable().optional();
+
+export const StepUpTargetSchema = z.object({ action: StepUpActionSchema, target });
+
+export const b64url = z.string().regex(/^[A-Za-z0-9_-]*={0,2}$/, 'must be base64url').max(65_536);
+/** A WebAuthn assertion as @simplewebauthn/browser returns it. */
+export const AssertionSchema = z.looseObject({
+  id: b64url.min(1),
+  rawId: b64url.min(1),
+  type: z.literal('public-key'),
+  response: z.looseObject({ clientDataJSON: b64url, authenticatorData: b64url, signature: b64url, userHandle: b64url.optional() }),
+  clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
+  authenticatorAttachment: z.string().optional(),
+});
+
+export const StepUpRequestSchema = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('totp'), action: StepUpActionSchema, target, code: z.string().trim().min(1).max(16) }),
+  z.object({ method: z.literal('passkey'), action: StepUpActionSchema, target, response: AssertionSchema }),
+  z.object({ method: z.literal('phone'), action: StepUpActionSchema, target }),
+  z.object({ method: z.literal('recovery'), action: StepUpActionSchema, target, code: z.string().trim().min(1).max(64) }),
+  z.object({ method: z.literal('password'), action: StepUpActionSchema, target, password: z.string().max(1024) }),
+]);
+export type StepUpRequest = z.infer<typeof StepUpRequestSchema>;
+
+export const StepUpGrantSchema = z.object({
+  /** Poll GET StepUp/{stepUpId} while "pending". */
+  stepUpId: z.string(),
+  /** Send as X-Jellyguard-StepUp once granted. Shown once. */
+  grant: z.string(),
+  status: z.enum(['granted', 'pending']),
+  action: StepUpActionSchema,
+  target: z.string().nullable(),
+  expiresAt: z.iso.datetime(),
+  /** For "phone": the approval the Authenticator shows. */
+  approvalId: z.string().optional(),
+});
+export type StepUpGrant = z.infer<typeof StepUpGrantSchema>;
+
+export const StepUpStatusSchema = z.object({
+  stepUpId: z.string(),
+  status: z.enum(['pending', 'granted', 'used', 'denied', 'expired']),
+  expiresAt: z.iso.datetime(),
+});
+export type StepUpStatus = z.infer<typeof StepUpStatusSchema>;
