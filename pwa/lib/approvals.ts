@@ -94,8 +94,10 @@ export function kindTitle(v: ApprovalView): string {
     case 'pairing':
       return 'Pair a device';
     case 'stepup':
-      return 'Confirm an admin action';
+      return 'Confirm a change';
     case 'newdevice':
       return 'New device';
+    case 'change':
+      return 'Your sign-in keys changed';
   }
 }

@@ -10,6 +10,7 @@ import { enrollThisPhone, phoneOptions, testPush, type EnrolledPhone } from './p
 import type { PublicKeyCredentialCreationOptionsJSON } from './passkey.ts';
 import { askNotificationPermission, getPushConfig, notificationPermission, pushSupported, PushUnavailable, subscribe } from './push.ts';
 import { serviceWorker } from './sw-register.svelte.ts';
+import { StepUpCancelled } from './stepup.svelte.ts';
 
 export type EnrollStep = 'intro' | 'notifications' | 'passkey' | 'done';
 
@@ -45,13 +46,28 @@ export class EnrollFlow {
       if (permission !== 'granted') throw new PushUnavailable('denied', 'Notifications are blocked for this app. You can allow them later in the browser’s site settings.');
       const [registration, config] = await Promise.all([serviceWorker.ready(), getPushConfig()]);
       this.subscription = await subscribe(registration, config);
-      await this.#toPasskey();
     } catch (err) {
       this.pushProblem = err instanceof PushUnavailable ? err.message : messageOf(err);
       this.step = 'notifications';
+      this.busy = false;
+      return;
+    }
+    try {
+      await this.#toPasskey();
+    } catch (err) {
+      this.#stopped(err);
     } finally {
       this.busy = false;
     }
+  }
+
+  /** The way to the passkey step failed: the user closed the "Confirm it's you" dialog, or an error. */
+  #stopped(err: unknown): void {
+    if (err instanceof StepUpCancelled) {
+      this.step = 'intro';
+      return;
+    }
+    this.error = messageOf(err);
   }
 
   /** Go on without notifications: the phone can still approve from the app's list. */
@@ -61,12 +77,13 @@ export class EnrollFlow {
     try {
       await this.#toPasskey();
     } catch (err) {
-      this.error = messageOf(err);
+      this.#stopped(err);
     } finally {
       this.busy = false;
     }
   }
 
+  /** Setting up a second phone is a change to the account: it asks for a fresh proof first (step-up). */
   async #toPasskey(): Promise<void> {
     this.#options = await phoneOptions();
     this.step = 'passkey';

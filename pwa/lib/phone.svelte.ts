@@ -17,6 +17,7 @@ import { ApiError, del, get, patch, post, put } from './api.ts';
 import { createPasskey, type PublicKeyCredentialCreationOptionsJSON } from './passkey.ts';
 import { getPushConfig, notificationPermission, pushSupported, subscribe } from './push.ts';
 import { session } from './session.svelte.ts';
+import { withStepUp } from './stepup.svelte.ts';
 import { saveWorkerPhone } from './worker-store.ts';
 
 export type { EnrolledPhone, PhoneInfo };
@@ -67,8 +68,11 @@ class ThisPhone {
 
 export const thisPhone = new ThisPhone();
 
-/** The server's passkey options for a phone (platform authenticator, UV required). Fetch before the tap. */
-export const phoneOptions = () => post('Me/Phones/Options', {}) as Promise<PublicKeyCredentialCreationOptionsJSON>;
+/**
+ * The server's passkey options for a phone (platform authenticator, UV required). Fetch before the tap.
+ * Setting up a phone is a step-up action: an account that already has a factor confirms with it first.
+ */
+export const phoneOptions = () => withStepUp((headers) => post('Me/Phones/Options', {}, { headers })) as Promise<PublicKeyCredentialCreationOptionsJSON>;
 
 /** Create this phone's passkey (call from the tap) and enroll it with its push subscription (or none). */
 export async function enrollThisPhone(
@@ -87,7 +91,7 @@ export const renamePhone = (id: string, name: string) => patch(`Me/Phones/${enco
 export const testPush = (id: string) => post(`Me/Phones/${encodeURIComponent(id)}/Test`, {}, { schema: TestPushResponseSchema });
 
 export async function removePhone(id: string): Promise<void> {
-  await del(`Me/Phones/${encodeURIComponent(id)}`);
+  await withStepUp((headers) => del(`Me/Phones/${encodeURIComponent(id)}`, { headers }));
   if (id === thisPhone.id) thisPhone.forget();
 }
 

@@ -120,13 +120,27 @@ export async function serviceWorkerReady(page: Page): Promise<void> {
   });
 }
 
-/** Enroll the phone through the app's pages: notifications, then the passkey. Returns the enrolled phone id. */
-export async function enrollThroughApp(phone: Phone, opts: { shots?: (name: string) => Promise<unknown> } = {}): Promise<string> {
+/**
+ * Enroll the phone through the app's pages: notifications, then the passkey. Returns the enrolled phone
+ * id. An account that already has a factor confirms the change first: `stepUpCode` answers the "Confirm
+ * it's you" dialog with a code from the authenticator app.
+ */
+export async function enrollThroughApp(
+  phone: Phone,
+  opts: { shots?: (name: string) => Promise<unknown>; stepUpCode?: () => Promise<string> } = {},
+): Promise<string> {
   const { page } = phone;
   await page.getByTestId('setup-phone').click();
   await opts.shots?.('enroll-1-intro');
   // Notifications are already allowed for this profile: the app goes straight to the passkey.
   await page.getByRole('button', { name: 'Set up this phone' }).click();
+  if (opts.stepUpCode) {
+    const dialog = page.getByTestId('step-up');
+    await dialog.waitFor();
+    await opts.shots?.('enroll-2-confirm');
+    await dialog.getByLabel('Code from your authenticator app').fill(await opts.stepUpCode());
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+  }
   await page.getByRole('button', { name: 'Create passkey' }).waitFor();
   await opts.shots?.('enroll-3-passkey');
   await page.getByRole('button', { name: 'Create passkey' }).click();

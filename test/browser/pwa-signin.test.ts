@@ -94,7 +94,12 @@ describe('second factors on the Security page', () => {
 describe('signing in on a new phone, approved by the enrolled one', () => {
   beforeAll(async () => {
     await phone.page.goto(world.appUrl);
-    await enrollThroughApp(phone);
+    // alice already has an authenticator app: making this phone a key is a change it must confirm.
+    clock.advance(61_000);
+    await enrollThroughApp(phone, {
+      stepUpCode: () => totpCodeAt(totpSecret, clock.now()),
+      shots: (name) => screenshot(phone.page, `pwa-${name}`, { fullPage: false }),
+    });
   });
 
   async function startOnNewPhone(other: PersistentBrowser): Promise<string> {
