@@ -36,6 +36,8 @@ export function secondsLeft(iso: string, now = Date.now()): number {
 
 /** "1:05". */
 export function countdown(seconds: number): string {
+  // A notice open for a day reads "23 h 59 min", not "1439:12".
+  if (seconds >= 3600) return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
 }
 

@@ -245,7 +245,7 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
     }
     let phone: PhoneRow;
     try {
-      phone = await approvals.phones.create(userId, { name, credentialId: r.passkey.id, subscription: input.subscription ?? null });
+      phone = await approvals.phones.create(userId, { name, credentialId: r.passkey.id, subscription: input.subscription ?? null, deviceId: ctx.state.session!.deviceId });
     } catch (e) {
       await services.factors.passkeys.remove(userId, r.passkey.id); // one record or none
       throw e;
@@ -292,6 +292,17 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
     const id = phoneId(ctx);
     const input = await readJson(ctx, SubscriptionRequestSchema);
     checkSubscription(services, input.subscription);
+    // Where a phone's notifications go is the phone's own business: the notices of every change reach the
+    // owner through them, so another session (a stolen TV token) must not move them to another endpoint.
+    const phone = await approvals.phones.get(me(ctx), id);
+    if (!phone) throw new HttpError(404, 'unknown_phone', 'No such phone.');
+    const session = ctx.state.session!;
+    const own = phone.device_id !== null ? session.deviceId === phone.device_id : session.client === 'Jellyguard Authenticator' && session.deviceId !== null;
+    if (!own) {
+      approvals.audit({ type: 'phone.resubscribed', outcome: 'refused', userId: me(ctx), ip: ctx.state.client.ip, deviceId: session.deviceId, client: session.client, detail: { phoneId: id } });
+      throw new HttpError(403, 'not_this_phone', 'Only the Jellyguard app on that phone can change where its notifications go.');
+    }
+    if (phone.device_id === null) await approvals.phones.claimDevice(me(ctx), id, session.deviceId!);
     const r = await approvals.phones.setSubscription(me(ctx), id, input.subscription);
     if (!r) throw new HttpError(404, 'unknown_phone', 'No such phone.');
     if (r.changed) {

@@ -21,10 +21,15 @@ export type AssertionCheck =
 
 
 /** navigator.credentials.get() options whose challenge IS the approval's challenge. */
-export async function approvalRequestOptions(db: DB, row: ApprovalRow, rp: RelyingParty): Promise<PublicKeyCredentialRequestOptionsJSON> {
-  let q = db.selectFrom('factor_passkeys').select(['credential_id', 'transports']).where('user_id', '=', row.user_id).where('rp_id', '=', rp.rpID);
-  if (row.kind === 'change') q = q.where('created_at', '<', row.created_at);
-  const creds = await q.execute();
+export async function approvalRequestOptions(
+  db: DB,
+  row: ApprovalRow,
+  rp: RelyingParty,
+  excluded: readonly string[] = [],
+): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  const creds = (
+    await db.selectFrom('factor_passkeys').select(['credential_id', 'transports']).where('user_id', '=', row.user_id).where('rp_id', '=', rp.rpID).execute()
+  ).filter((c) => !excluded.includes(c.credential_id));
   return generateAuthenticationOptions({
     rpID: rp.rpID,
     challenge: new Uint8Array(Buffer.from(row.challenge, 'base64url')),
@@ -40,14 +45,10 @@ export async function verifyApprovalAssertion(
   row: ApprovalRow,
   response: AuthenticationResponseJSON,
   rp: RelyingParty,
+  excluded: readonly string[] = [],
 ): Promise<AssertionCheck> {
   if (challengeOf(response.response?.clientDataJSON) !== row.challenge) return { ok: false, reason: 'wrong_challenge' };
-  if (row.kind === 'change') {
-    // A notice of a change is answered only by a key the account had BEFORE it: a passkey the change
-    // itself added must not be able to say "It was me".
-    const cred = await db.selectFrom('factor_passkeys').select('created_at').where('user_id', '=', row.user_id).where('credential_id', '=', response.id ?? '').executeTakeFirst();
-    if (!cred || cred.created_at >= row.created_at) return { ok: false, reason: 'unknown_credential' };
-  }
+  if (excluded.includes(response.id)) return { ok: false, reason: 'unknown_credential' };
   const check = await verifyUserAssertion(db, clock, {
     userId: row.user_id,
     response,

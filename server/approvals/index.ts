@@ -107,6 +107,7 @@ export class Approvals {
   readonly holds: AccountHolds;
   readonly login: PhoneLogin;
   private readonly listeners: DecisionListener[] = [];
+  private readonly exclusions = new Map<ApprovalKind, (row: ApprovalRow) => Promise<string[]>>();
   private readonly inFlight = new Set<Promise<void>>();
   private tickTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -230,6 +231,19 @@ export class Approvals {
     this.listeners.push(listener);
   }
 
+  /**
+   * Passkeys that may not answer approvals of this kind: a notice of a change is answered only by a key
+   * the account had BEFORE it (the passkey the change added must not be able to say "It was me").
+   */
+  excludeCredentials(kind: ApprovalKind, of: (row: ApprovalRow) => Promise<string[]>): void {
+    this.exclusions.set(kind, of);
+  }
+
+  private async excludedFor(row: ApprovalRow): Promise<string[]> {
+    const of = this.exclusions.get(row.kind);
+    return of ? of(row) : [];
+  }
+
   /** After every decision: wake the waiters, tell the listeners (in the background, never failing the request). */
   private decided(row: ApprovalRow): void {
     if (row.status === 'pending') return;
@@ -267,12 +281,12 @@ export class Approvals {
 
   async options(id: string, rp: RelyingParty): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const row = await this.pending(id);
-    return approvalRequestOptions(this.deps.db, row, rp);
+    return approvalRequestOptions(this.deps.db, row, rp, await this.excludedFor(row));
   }
 
   /** Check the passkey assertion; a refused one counts (the approval ends after MAX_ASSERTION_FAILURES). */
   private async assertion(row: ApprovalRow, response: AuthenticationResponseJSON, by: Decider): Promise<Extract<AssertionCheck, { ok: true }>> {
-    const check = await verifyApprovalAssertion(this.deps.db, this.deps.clock, row, response, by.rp);
+    const check = await verifyApprovalAssertion(this.deps.db, this.deps.clock, row, response, by.rp, await this.excludedFor(row));
     if (check.ok) return check;
     // A refused assertion lands on the address that sent it, never on the user it names (see StepUp).
     this.deps.guard.recordFailure('approval', { ip: by.ip });

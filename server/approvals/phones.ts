@@ -57,7 +57,7 @@ export class Phones implements SubscriptionSource {
   }
 
   /** A new phone, with its (already registered) passkey and, if given, its subscription. */
-  async create(userId: string, input: { name: string; credentialId: string; subscription: PushSubscription | null }): Promise<PhoneRow> {
+  async create(userId: string, input: { name: string; credentialId: string; subscription: PushSubscription | null; deviceId: string | null }): Promise<PhoneRow> {
     const id = randomId();
     const now = this.clock.now();
     const name = input.name.trim().slice(0, PHONE_NAME_MAX) || 'Phone';
@@ -83,6 +83,7 @@ export class Phones implements SubscriptionSource {
           created_at: now,
           last_seen_at: now,
           subscribed_at: sub ? now : null,
+          device_id: input.deviceId,
         })
         .execute();
     });
@@ -102,6 +103,11 @@ export class Phones implements SubscriptionSource {
    * Re-subscribe (every app start, `pushsubscriptionchange`): the new subscription replaces the old one.
    * Returns the row and whether the endpoint changed; undefined for a phone that is not this user's.
    */
+  /** The app on this DeviceId is the phone's own (a phone enrolled before that was remembered: its first app claims it). */
+  async claimDevice(userId: string, phoneId: string, deviceId: string): Promise<void> {
+    await this.db.updateTable('phones').set({ device_id: deviceId }).where('id', '=', phoneId).where('user_id', '=', userId).where('device_id', 'is', null).execute();
+  }
+
   async setSubscription(userId: string, phoneId: string, s: PushSubscription): Promise<{ row: PhoneRow; changed: boolean } | undefined> {
     const now = this.clock.now();
     const before = await this.get(userId, phoneId);

@@ -22,7 +22,7 @@ export interface FactorChangeDeps {
   factors: Factors;
   tokens: TokenRegistry;
   jellyfin: Pick<JellyfinClient, 'deleteDevice'>;
-  engine: Pick<Approvals, 'request' | 'onDecision' | 'phones' | 'audit'>;
+  engine: Pick<Approvals, 'request' | 'onDecision' | 'excludeCredentials' | 'phones' | 'audit'>;
   /** The user's confirmed e-mail address (the push goes as the approval above, not twice). */
   email: Pick<Notifier, 'notifyUser'>;
 }
@@ -65,6 +65,19 @@ export class FactorChanges {
     deps.engine.onDecision((row) => {
       if (row.kind === 'change') return this.decided(row);
     });
+    deps.engine.excludeCredentials('change', (row) => this.addedCredentials(row.id));
+  }
+
+  /** The passkey a change added (a passkey, or a phone's): it cannot answer the notice of that change. */
+  private async addedCredentials(approvalId: string): Promise<string[]> {
+    const c = await this.deps.db.selectFrom('factor_changes').select(['change', 'ref', 'user_id']).where('approval_id', '=', approvalId).executeTakeFirst();
+    if (!c?.ref) return [];
+    if (c.change === 'AddPasskey') return [c.ref];
+    if (c.change === 'AddPhone') {
+      const phone = await this.deps.engine.phones.get(c.user_id, c.ref);
+      return phone ? [phone.credential_id] : [];
+    }
+    return [];
   }
 
   private audit(e: AuditEvent): void {

@@ -373,6 +373,8 @@ export interface PhonesTable {
   created_at: number;
   last_seen_at: number | null;
   subscribed_at: number | null;
+  /** The DeviceId of the Authenticator that enrolled it (migration 006); null for phones enrolled before. */
+  device_id: string | null;
 }
 
 export type ApprovalKindColumn = 'login' | 'pairing' | 'stepup' | 'newdevice' | 'change';

@@ -107,6 +107,16 @@ describe('a stolen TV session cannot touch the account’s factors', () => {
     expect(me.factors.email.address).toBe('alice@example.test');
   });
 
+  it('nor can it move where alice’s phone gets its notices: only the app on that phone can', async () => {
+    const mine = w.push.subscribe();
+    const moved = await asThief('PUT', `/JellyfinSecurity/Me/Phones/${alice.info.id}/Subscription`, { subscription: mine.subscription });
+    expect(moved.status).toBe(403);
+    expect(moved.json.error).toBe('not_this_phone');
+    // The phone's own app re-subscribing at start still works (the same subscription).
+    const again = await asAlice('PUT', `/JellyfinSecurity/Me/Phones/${alice.info.id}/Subscription`, { subscription: alice.sub.subscription });
+    expect(again.status, again.text).toBe(200);
+  });
+
   it('skipping the Options step gets nothing either: a registration needs a ceremony the thief never got', async () => {
     const key = new SoftAuthenticator(w.origin);
     const fakeOptions = { challenge: 'AAAAAAAAAAAAAAAAAAAAAA', rp: { id: 'localhost', name: 'x' }, user: { id: 'dGhpZWY', name: 'alice', displayName: 'alice' } };

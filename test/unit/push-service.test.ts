@@ -122,8 +122,8 @@ describe('PushService with the phone store', () => {
     const live = push.subscribe({ applicationServerKey: keys.publicKey });
     const dead = push.subscribe({ applicationServerKey: keys.publicKey });
     push.answer(dead.id, 410);
-    const p1 = await phones.create(user, { name: 'Live', credentialId: 'cred-live', subscription: live.subscription });
-    const p2 = await phones.create(user, { name: 'Dead', credentialId: 'cred-dead', subscription: dead.subscription });
+    const p1 = await phones.create(user, { name: 'Live', credentialId: 'cred-live', subscription: live.subscription, deviceId: null });
+    const p2 = await phones.create(user, { name: 'Dead', credentialId: 'cred-dead', subscription: dead.subscription, deviceId: null });
     // The subscription is sealed at rest: neither the endpoint nor the keys are readable in the row.
     const raw = await store.db.selectFrom('phones').selectAll().where('id', '=', p1.id).executeTakeFirstOrThrow();
     expect(raw.subscription_enc).not.toContain(live.subscription.endpoint);
@@ -146,7 +146,7 @@ describe('PushService with the phone store', () => {
     const user = 'e'.repeat(32);
     const slow = push.subscribe();
     push.answer(slow.id, 'hang');
-    await phones.create(user, { name: 'Slow', credentialId: 'cred-slow', subscription: slow.subscription });
+    await phones.create(user, { name: 'Slow', credentialId: 'cred-slow', subscription: slow.subscription, deviceId: null });
     const outcomes: string[] = [];
     service.onSent = (r) => outcomes.push(r.outcome.kind);
     expect(await service.sendToUser(user, { v: 1, type: 'notice', kind: 'test', title: 't', body: 'b', tag: 'x' }, { ttlSeconds: 60, urgency: 'normal' })).toBe(1);
@@ -158,8 +158,8 @@ describe('PushService with the phone store', () => {
   it('one endpoint belongs to one phone: enrolling it again elsewhere takes it over', async () => {
     const phones = new Phones(store.db, clock, encryptionKey, hmacKey);
     const s = push.subscribe();
-    const a = await phones.create('a'.repeat(32), { name: 'A', credentialId: 'cred-a', subscription: s.subscription });
-    const b = await phones.create('b'.repeat(32), { name: 'B', credentialId: 'cred-b', subscription: s.subscription });
+    const a = await phones.create('a'.repeat(32), { name: 'A', credentialId: 'cred-a', subscription: s.subscription, deviceId: null });
+    const b = await phones.create('b'.repeat(32), { name: 'B', credentialId: 'cred-b', subscription: s.subscription, deviceId: null });
     expect((await phones.get('a'.repeat(32), a.id))!.endpoint_hash).toBeNull();
     expect((await phones.get('b'.repeat(32), b.id))!.endpoint_hash).not.toBeNull();
     expect(await phones.subscriptionsOf('a'.repeat(32))).toEqual([]);
@@ -170,7 +170,7 @@ describe('PushService with the phone store', () => {
     const service = new PushService({ keys, subject, enabled: true, subscriptions: phones, allowHttpLoopback: false, log: silentLogger, audit: () => {} });
     const user = 'd'.repeat(32);
     const s = push.subscribe();
-    await phones.create(user, { name: 'Old', credentialId: 'cred-old', subscription: s.subscription });
+    await phones.create(user, { name: 'Old', credentialId: 'cred-old', subscription: s.subscription, deviceId: null });
     const outcomes: string[] = [];
     service.onSent = (r) => outcomes.push(r.outcome.kind);
     expect(await service.sendToUser(user, { v: 1, type: 'notice', kind: 'test', title: 't', body: 'b', tag: 'x' }, { ttlSeconds: 60, urgency: 'normal' })).toBe(1);

@@ -159,6 +159,7 @@ describe('small helpers', () => {
     expect(relativeTime(now + 120_000, now)).toBe('just now');
     expect(relativeTime(now - 5 * 60_000, now)).toMatch(/5 minutes ago/);
     expect(countdown(65)).toBe('1:05');
+    expect(countdown(24 * 3600 - 60)).toBe('23 h 59 min');
     expect(countryName('AU')).toBe('Australia');
     expect(countryName('Somewhere')).toBe('Somewhere');
   });

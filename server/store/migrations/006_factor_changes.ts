@@ -23,5 +23,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('undone_at', 'integer')
     .execute();
   await db.schema.createIndex('factor_changes_approval').on('factor_changes').column('approval_id').execute();
+  await db.schema.alterTable('phones').addColumn('device_id', 'text').execute();
   await db.schema.createIndex('factor_changes_user').on('factor_changes').columns(['user_id', 'created_at']).execute();
 }
