@@ -26,9 +26,11 @@ import { z } from 'zod';
  *   "recovery" — one of the account's recovery codes (it is used up);
  *   "password" — only for an account with no other factor: the Jellyfin password again (checked at
  *   Jellyfin; the session it makes is ended at once; wrong passwords count like any sign-in).
- * An account with no factor needs no proof for a factor change within a few minutes of signing in with its
- * password (the password was just checked) — never a session that came from Quick Connect, a paired
- * device's token or approve-then-retry, nor one adopted from before the gateway.
+ * A session's own sign-in is the proof for a factor change within a few minutes of it: for an account with
+ * no factor, a sign-in with its password; for one with factors, a sign-in in a browser or the
+ * Authenticator that passed a second factor (TOTP, passkey, phone, recovery code). Never a session that
+ * came from Quick Connect, a paired device's token, approve-then-retry, a trusted browser or the LAN
+ * bypass, a TV's held login, nor one adopted from before the gateway.
  * The factor being added never proves anything: it is not there until the proof was spent.
  *
  *   POST StepUp                 StepUpRequest   → StepUpGrant (status "pending" for "phone": poll
