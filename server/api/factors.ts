@@ -425,7 +425,9 @@ export async function enrolledFirstFactor(
     ip: ctx.state.client.ip,
   });
   if (!services.config.RecoveryCodesEnabled) return [];
-  if (kind === 'passkey' && (await factors.recovery.remaining(userId)) > 0) return [];
+  // Recovery codes are made once, with the first factor: a later factor never replaces a set the user
+  // saved (only POST Me/RecoveryCodes does, when asked, with a warning that the old set stops working).
+  if ((await factors.recovery.remaining(userId)) > 0) return [];
   const codes = await factors.recovery.generate(userId);
   factors.audit({ type: 'factor.recovery.generated', outcome: 'success', userId, userName, ip: ctx.state.client.ip });
   return codes;

@@ -42,12 +42,13 @@ export const RECENT_SIGN_IN_MS = 5 * 60 * 1000;
 /** Sign-ins that checked the password and nothing more (an account with no factor). */
 const PASSWORD_SIGN_INS: ReadonlySet<string> = new Set(['password']);
 /**
- * Sign-ins that passed an interactive challenge with a factor the account has. Never Quick Connect, a
+ * Sign-ins that passed an interactive challenge with a factor the account has (or set up its first factor
+ * inside the sign-in, the password checked just before). Never Quick Connect, a
  * paired device's token, approve-then-retry, a trusted browser, the LAN bypass or an adopted session;
  * and only for the clients that get the interactive challenge (a TV's held login is approved on the
  * phone without anyone at the TV proving anything).
  */
-const CHALLENGE_SIGN_INS: ReadonlySet<string> = new Set(['totp', 'passkey', 'phone', 'recovery']);
+const CHALLENGE_SIGN_INS: ReadonlySet<string> = new Set(['totp', 'passkey', 'phone', 'recovery', 'enroll:totp', 'enroll:passkey']);
 const CHALLENGE_CLIENT_NAMES: ReadonlySet<string> = new Set(CHALLENGE_CLIENTS.map((c) => c.toLowerCase()));
 
 /**

@@ -59,6 +59,9 @@ beforeAll(async () => {
   aliceSecret = begin.json.secret;
   const confirm = await asAlice('POST', '/JellyfinSecurity/Me/TOTP/Confirm', { code: await totp() });
   expect(confirm.status, confirm.text).toBe(200);
+  // The recovery codes she saved with her phone stay valid: a second factor never replaces them.
+  expect(confirm.json.recoveryCodes).toEqual([]);
+  expect((await asAlice('GET', '/JellyfinSecurity/Me')).json.factors.recoveryCodesRemaining).toBe(10);
   w.clock.advance(30_000);
   const setEmail = await asAlice('PUT', '/JellyfinSecurity/Me/Email', { email: 'alice@example.test' }, await totp());
   expect(setEmail.status, setEmail.text).toBe(202);
