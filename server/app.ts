@@ -14,7 +14,7 @@ import { JellyfinProxy } from './jellyfin/proxy.ts';
 import { JellyfinClient } from './jellyfin/upstream.ts';
 import { credential, normalizeRoute, proxyToJellyfin } from './jellyfin/middleware.ts';
 import { intercept } from './jellyfin/intercept.ts';
-import { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory } from './gate/index.ts';
+import { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory, revokeSession } from './gate/index.ts';
 import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
 import { passwordLogin } from './login/password.ts';
@@ -22,6 +22,7 @@ import { defaultLoginHooks } from './login/hooks.ts';
 import { createSecondFactor } from './login/challenge-setup.ts';
 import { QuickConnectInterceptor } from './login/quick-connect.ts';
 import { logout } from './login/logout.ts';
+import { passwordChange } from './login/password-change.ts';
 import { webIndex } from './login/web-index.ts';
 import { errorHandler } from './api/errors.ts';
 import { gatewayRouter } from './api/index.ts';
@@ -117,7 +118,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   secondFactor.secondFactor.steps.splice(1, 0, guard.lanBypassStep());
   // Step-up (fresh proofs bound to one session, spent once) and TV pairing. A paired device's token is a
   // bypass step right after "no second factor needed" (the same user and DeviceId only).
-  const stepUp = new StepUp({ db: store.db, clock, hmacKey: keys.hmacKey, config, factors: secondFactor.factors, users, guard, jellyfin, audit: () => services.audit });
+  const stepUp = new StepUp({
+    db: store.db, clock, hmacKey: keys.hmacKey, config, factors: secondFactor.factors, users, guard, jellyfin,
+    revokeSession: (tokenHash) => revokeSession(tokens, jellyfin, tokenHash), audit: () => services.audit,
+  });
   const pairing = new Pairing({ db: store.db, clock, keys, config, log, guard, jellyfin, stepUp, audit: () => services.audit });
   pairing.register(loginHooks, secondFactor.secondFactor);
   // Push approval (the Authenticator's phones): an account held after repeated reports waits for the phone
@@ -143,6 +147,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     stepUp, factorChanges, pairing, approvals,
   };
   const router = gatewayRouter(services);
+  const changePassword = passwordChange({ ...loginDeps, guard, stepUp, jellyfin, audit: () => services.audit });
 
   // The pipeline.
   const app = new Koa<GatewayState>({ proxy: false });
@@ -167,6 +172,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // 7. interceptors that act for a verified session
       ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
       ['/sessions/logout', logout({ ...loginDeps, audit: () => services.audit })],
+      // a password change checks the current password: counted like a sign-in; other sessions signed out
+      ['/users/password', changePassword],
+      ['/users/{id}/password', changePassword],
       // jellyfin-web's page gets the script that leads to the gateway's login page
       ['/web/index.html', webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) })],
       ['/web', webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) })],

@@ -11,6 +11,8 @@ export const AUDIT_EVENTS = [
   'quickconnect.authorized', // a verified session authorised a Quick Connect code
   'session.logout', // a session logged out through the gateway
   'session.adopted', // a pre-existing Jellyfin session adopted during the adoption window
+  'password.changed', // a Jellyfin password was changed through the gateway; the user's other sessions were signed out
+  'password.change.failure', // a password change with a wrong current password (a guess, counted by the guard)
   'gate.refused', // a request carried a token the gate does not know
   // second factors and the login challenge (server/factors, server/login/challenge.ts)
   'login.challenge.issued', // a correct password whose token is held until a second factor

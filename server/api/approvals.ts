@@ -350,6 +350,8 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
       }
     }
     if (!(await stepUpGiven(ctx, services, 'RemovePhone', id))) return;
+    // Told before it goes: the phone being removed hears of it too (it may be the only one).
+    await changed(ctx, services, 'RemovePhone', id, phone.name);
     await approvals.phones.remove(userId, id);
     if (passkeyExists) {
       await services.factors.passkeys.remove(userId, phone.credential_id);
@@ -357,7 +359,6 @@ export function mountApprovalRoutes(router: Router<GatewayState>, services: Serv
       services.factors.audit({ type: 'factor.passkey.removed', outcome: 'success', userId, ip: ctx.state.client.ip, detail: { credentialId: phone.credential_id, phone: true } });
     }
     approvals.audit({ type: 'phone.removed', outcome: 'success', userId, ip: ctx.state.client.ip, detail: { phoneId: id, name: phone.name } });
-    await changed(ctx, services, 'RemovePhone', id, phone.name);
     ctx.status = 204;
   });
 }

@@ -65,17 +65,22 @@ export async function changed(
   previousEmail: string | null = null,
 ): Promise<void> {
   const actor = actorOf(ctx);
-  await services.factorChanges.record(actor, await nameOf(services, actor.session.userId), change, services.stepUp.proofOf(actor, change), ref, name, previousEmail);
+  const proof = services.stepUp.proofOf(actor, change);
+  services.stepUp.finished(actor, change);
+  await services.factorChanges.record(actor, await nameOf(services, actor.session.userId), change, proof, ref, name, previousEmail);
 }
 
-/** A wrong self-service confirmation code: counted per user, reported to the guard, audited. */
+/**
+ * A wrong self-service confirmation code (the first code of a new authenticator app, the code mailed to a
+ * new address): counted against this session (no more tries at MaxFailedAttempts) and its address —
+ * never against the user's name or codes, which a stolen session must not be able to lock.
+ */
 async function wrongCode(ctx: GatewayContext, services: Services, kind: FactorKind): Promise<never> {
   const userId = me(ctx);
   const userName = await nameOf(services, userId);
-  services.factors.recordFailure(kind, { ip: ctx.state.client.ip, userId, username: userName });
-  const r = await services.factors.attempts.fail(userId);
+  services.guard.recordFailure(kind, { ip: ctx.state.client.ip, userId, username: userName }, ['address', 'user_address']);
   services.factors.audit({ type: 'factor.failure', outcome: 'failure', userId, userName, ip: ctx.state.client.ip, detail: { method: kind } });
-  if (r.locked) services.factors.audit({ type: 'factor.locked', outcome: 'refused', userId, userName, ip: ctx.state.client.ip });
+  await services.stepUp.countSessionFailure(actorOf(ctx), { signOut: false });
   throw new HttpError(400, 'invalid_code', 'That code is not right.');
 }
 
@@ -148,6 +153,8 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
   router.post('/Me/TOTP', auth, async (ctx) => {
     if (!services.config.TOTPEnabled) throw new HttpError(400, 'method_unavailable', 'TOTP is turned off.');
     const userId = me(ctx);
+    // One authenticator app at a time: replacing it would make "This wasn't me" unable to give it back.
+    if (await factors.totp.isEnrolled(userId)) throw new HttpError(409, 'already_enrolled', 'An authenticator app is already set up: remove it first to set up another.');
     if (!(await stepUpGiven(ctx, services, 'AddTOTP'))) return;
     noStore(ctx);
     ctx.body = await factors.totp.beginEnrollment(userId, await nameOf(services, userId));
@@ -157,10 +164,9 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     if (!services.config.TOTPEnabled) throw new HttpError(400, 'method_unavailable', 'TOTP is turned off.');
     const input = await readJson(ctx, ConfirmCodeRequestSchema);
     const userId = me(ctx);
-    await services.factors.attempts.assertNotLocked(userId);
     if (!(await factors.totp.status(userId)).pending) throw new HttpError(409, 'no_enrollment', 'Start the TOTP set-up first.');
+    services.stepUp.assertSessionMayTry(actorOf(ctx));
     if (!(await factors.totp.confirmEnrollment(userId, input.code))) return wrongCode(ctx, services, 'totp');
-    await factors.attempts.succeed(userId);
     const recoveryCodes = await enrolledFirstFactor(ctx, services, userId, await nameOf(services, userId), 'totp');
     await changed(ctx, services, 'AddTOTP');
     noStore(ctx);
@@ -264,10 +270,10 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
     if (!factors.email.enabled) throw new HttpError(400, 'method_unavailable', 'E-mail codes are turned off.');
     const input = await readJson(ctx, ConfirmCodeRequestSchema);
     const userId = me(ctx);
-    await services.factors.attempts.assertNotLocked(userId);
+    if (!(await factors.email.hasPendingConfirmation(userId))) throw new HttpError(409, 'no_pending', 'Give the new address first: no confirmation code is waiting.');
+    services.stepUp.assertSessionMayTry(actorOf(ctx));
     const r = await factors.email.verify(userId, 'confirm', input.code);
     if (!r.ok) return wrongCode(ctx, services, 'email');
-    await factors.attempts.succeed(userId);
     const previous = (await factors.email.address(userId))?.email ?? null;
     await factors.email.setAddress(userId, r.email, 'self');
     audit(ctx, 'factor.email.confirmed', { setBy: 'self' });
@@ -279,13 +285,14 @@ export function mountMeRoutes(router: Router<GatewayState>, services: Services):
 
   router.delete('/Me/Email', auth, async (ctx) => {
     const userId = me(ctx);
-    if (!(await factors.email.address(userId))) throw new HttpError(404, 'not_enrolled', 'No e-mail address is set.');
+    const address = await factors.email.address(userId);
+    if (!address) throw new HttpError(404, 'not_enrolled', 'No e-mail address is set.');
     await assertCanRemove(services, userId, 'email');
     if (!(await stepUpGiven(ctx, services, 'RemoveEmail'))) return;
     if (!(await factors.email.removeAddress(userId))) throw new HttpError(404, 'not_enrolled', 'No e-mail address is set.');
     await factors.afterPrimaryRemoved(userId);
     audit(ctx, 'factor.email.removed');
-    await changed(ctx, services, 'RemoveEmail');
+    await changed(ctx, services, 'RemoveEmail', address.email, address.email, address.email); // the removed address is told
     ctx.status = 204;
   });
 

@@ -40,14 +40,22 @@ export function mountStepUpRoutes(router: Router<GatewayState>, services: Servic
   const { stepUp } = services;
   const session = requireSession(services);
 
-  /** The target an action needs: Quick Connect Authorize is always for one code. */
+  /**
+   * The target an action needs: Quick Connect Authorize is for one code, a removal for one phone or
+   * passkey (so a grant the owner gave for one cannot remove another); the other actions name none.
+   */
   const targetOf = (action: StepUpAction, target: string | null | undefined): string | null => {
     if (action === 'QuickConnectAuthorize') {
       const c = compactCode(target ?? '');
       if (!QUICK_CONNECT_CODE.test(c)) throw new HttpError(400, 'invalid_request', 'target must be the 6-digit Quick Connect code');
       return c;
     }
-    return target ?? null;
+    if (action === 'RemovePhone' || action === 'RemovePasskey') {
+      if (!target) throw new HttpError(400, 'invalid_request', `target must be the id of the ${action === 'RemovePhone' ? 'phone' : 'passkey'} to remove`);
+      return target;
+    }
+    if (target) throw new HttpError(400, 'invalid_request', `${action} takes no target`);
+    return null;
   };
 
   router.post('/StepUp/Passkey/Options', session, async (ctx) => {
@@ -65,6 +73,13 @@ export function mountStepUpRoutes(router: Router<GatewayState>, services: Servic
     if (input.method === 'phone') {
       if (!stepUp.phone || !(await stepUp.phone.available(actor.session.userId))) {
         throw new HttpError(400, 'method_unavailable', 'This account has no phone with the Jellyguard Authenticator.');
+      }
+      // Each session may ask the phone only so often (a stolen session must not bombard the owner).
+      const { PushMaxPerWindow, PushWindowSeconds } = services.config;
+      if ((await stepUp.grants.phoneRequestsSince(actor.session.tokenHash, services.clock.now() - PushWindowSeconds * 1000)) >= PushMaxPerWindow) {
+        throw new HttpError(429, 'too_many_requests', 'Your phone was asked several times already. Answer it there, or use another way.', {
+          'retry-after': String(PushWindowSeconds),
+        });
       }
       const started = await stepUp.phone.start(actor, input.action, target);
       body = {

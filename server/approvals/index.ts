@@ -203,10 +203,17 @@ export class Approvals {
     return { row, pushed, pushSkipped: skipped };
   }
 
+  /** Push an approval asked with `push: false` once whoever asked has linked it to what it is for. */
+  async pushNow(row: ApprovalRow): Promise<boolean> {
+    return (await this.pushFor(row)).pushed;
+  }
+
   /** Push a new approval to the user's phones, within the fatigue limits. Never waits for the push service. */
   private async pushFor(row: ApprovalRow): Promise<{ pushed: boolean; skipped: PushSkipped | null }> {
-    // A notice of a change to the account always goes out: it is how the owner hears of a thief.
-    let skipped = row.kind === 'change' ? (this.push.enabled ? null : 'disabled') : await this.budget.refusal(row.user_id, row.ip);
+    // A notice of a change always goes out (it is how the owner hears of a thief); a session's step-ups are
+    // limited per session (StepUp) and must not use up the budget of the user's own sign-ins.
+    const ownBudget = row.kind === 'change' || row.kind === 'stepup';
+    let skipped = ownBudget ? (this.push.enabled ? null : 'disabled') : await this.budget.refusal(row.user_id, row.ip);
     if (!skipped) {
       const { title, body } = describe(row);
       const payload: PushPayload = { v: 1, type: 'approval', approvalId: row.id, kind: row.kind, title, body, tag: row.id, expiresAt: row.expires_at };
@@ -334,7 +341,11 @@ export class Approvals {
     }
     await this.phones.touchByCredential(check.credentialId);
     this.audit({ type: 'approval.approved', outcome: 'success', ...people, detail: { approval: short(row.id), kind: row.kind, credentialId: check.credentialId } });
-    if (await this.holds.lift(row.user_id)) this.audit({ type: 'account.released', outcome: 'success', ...people, detail: { approval: short(row.id) } });
+    // A held account is released by approving a sign-in or a pairing from the phone, not by confirming a
+    // change or a step-up (which a session can ask for without the password).
+    if (row.kind !== 'change' && row.kind !== 'stepup' && (await this.holds.lift(row.user_id))) {
+      this.audit({ type: 'account.released', outcome: 'success', ...people, detail: { approval: short(row.id) } });
+    }
     this.decided(approved);
     return approved;
   }

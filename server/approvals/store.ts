@@ -224,7 +224,9 @@ export class ApprovalStore {
       .select('pushed_at')
       .where('user_id', '=', userId)
       .where('pushed_at', '>', since)
-      .where('kind', '!=', 'change') // notices of changes are not requests: they never use up the budget
+      // Notices of changes are not requests, and a session's step-ups have a budget of their own (StepUp):
+      // neither uses up the budget that the user's own sign-ins are pushed under.
+      .where('kind', 'not in', ['change', 'stepup'])
       .orderBy('pushed_at')
       .execute();
     return rows.map((r) => r.pushed_at!);

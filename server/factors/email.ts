@@ -232,11 +232,20 @@ export class EmailCodes {
   }
 
   async hasLiveLoginCode(userId: string): Promise<boolean> {
+    return this.hasLive(userId, 'login');
+  }
+
+  /** A confirmation code is waiting (PUT Me/Email was called and its code not yet used). */
+  async hasPendingConfirmation(userId: string): Promise<boolean> {
+    return this.hasLive(userId, 'confirm');
+  }
+
+  private async hasLive(userId: string, purpose: EmailPurpose): Promise<boolean> {
     const r = await this.db
       .selectFrom('email_codes')
       .select('id')
       .where('user_id', '=', userId)
-      .where('purpose', '=', 'login')
+      .where('purpose', '=', purpose)
       .where('used_at', 'is', null)
       .where('expires_at', '>', this.clock.now())
       .executeTakeFirst();

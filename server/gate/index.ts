@@ -134,3 +134,19 @@ export class TokenGate {
     return p;
   }
 }
+
+/**
+ * Sign a session out everywhere the gateway can: it stops passing the gate at once, and its device is
+ * deleted at Jellyfin (with the gateway's API key) so Jellyfin drops the token too.
+ */
+export async function revokeSession(
+  tokens: import('./tokens.ts').TokenRegistry,
+  jellyfin: Pick<import('../jellyfin/upstream.ts').JellyfinClient, 'deleteDevice'>,
+  tokenHash: string,
+): Promise<boolean> {
+  const entry = tokens.byHashEntry(tokenHash);
+  if (!entry) return false;
+  await tokens.forgetHash(tokenHash);
+  if (entry.deviceId) await jellyfin.deleteDevice(entry.deviceId).catch(() => false);
+  return true;
+}

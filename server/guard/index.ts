@@ -15,7 +15,7 @@ import type { ClientAddress } from '../net/client-address.ts';
 import type { LoginHooks, PasswordAttempt } from '../login/hooks.ts';
 import type { AuthenticationResult } from '../login/result.ts';
 import type { LoginStep } from '../login/challenge.ts';
-import { BanList, BAN_MEMORY_MS, type Ban } from './bans.ts';
+import { BanList, BAN_MEMORY_MS, type Ban, type BanScope } from './bans.ts';
 import { Regulator, isTicket, type AttemptKind, type Ticket, type Who } from './regulator.ts';
 import { KnownDevices } from './devices.ts';
 import { AllowLists, LanBypass } from './network.ts';
@@ -187,9 +187,9 @@ export class Guard {
   }
 
   /** The failure recorder second factors, pairing and approvals report to. */
-  recordFailure(kind: AttemptKind, who: Who): void {
+  recordFailure(kind: AttemptKind, who: Who, scopes?: readonly BanScope[]): void {
     try {
-      this.regulator.recordFailure(kind, who);
+      this.regulator.recordFailure(kind, who, scopes);
     } catch (e) {
       this.deps.log.error('the regulator failed to count a failure', e);
     }

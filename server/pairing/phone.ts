@@ -17,7 +17,7 @@ import type { Pairing } from './index.ts';
 
 /** The slice of the approvals engine pairing uses (server/approvals). */
 export type ApprovalEngine = Pick<Approvals, 'request' | 'get' | 'options' | 'approve' | 'deny' | 'onDecision'> & {
-  phones: Pick<Approvals['phones'], 'hasUsable'>;
+  phones: Pick<Approvals['phones'], 'hasUsable' | 'get'>;
 };
 
 export interface PhonePairingDeps {
@@ -213,13 +213,14 @@ export class PhonePairing implements PhoneStepUp {
       ttlSeconds = this.ttlSeconds(waiting.expires_at, 600);
       kind = 'pairing'; // the phone shows the device being signed in
     } else {
-      // A change to the account's factors: the phone shows the action and the session asking for it.
+      // A change to the account's factors: the phone shows the action, what it is about and who asks.
+      const what = await this.factorName(session.userId, action, target);
       asking = {
         client: session.client,
         deviceName: session.deviceName,
         deviceId: session.deviceId,
         ip: actor.ip,
-        action: `${STEP_UP_ACTION_LABELS[action]} (${userName}), asked from ${from}`,
+        action: `${STEP_UP_ACTION_LABELS[action]}${what ? `: “${what}”` : ''} (${userName}), asked from ${from}`,
       };
     }
     const { row } = await engine.request({ kind, userId: session.userId, userName, asking, push: true, ttlSeconds });
@@ -231,6 +232,14 @@ export class PhonePairing implements PhoneStepUp {
     );
     await this.link(row.id, 'stepup', grant.id, session, row.expires_at);
     return { stepUpId: grant.id, approvalId: row.id, grant: grant.grant, expiresAt: row.expires_at };
+  }
+
+  /** The name of the phone or passkey a removal is about (the phone must show exactly what goes). */
+  private async factorName(userId: string, action: StepUpAction, target: string | null): Promise<string | null> {
+    if (!target) return null;
+    if (action === 'RemovePasskey') return (await this.deps.factors.passkeys.list(userId)).find((p) => p.id === target)?.name ?? null;
+    if (action === 'RemovePhone') return (await this.deps.engine.phones.get(userId, target))?.name ?? null;
+    return null;
   }
 
   /** A pending step-up grant, brought up to date with its approval (in case its decision is still being carried out). */

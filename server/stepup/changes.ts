@@ -4,6 +4,7 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { Approvals, ApprovalRow } from '../approvals/index.ts';
 import type { Factors } from '../factors/index.ts';
 import type { TokenRegistry } from '../gate/tokens.ts';
+import { revokeSession } from '../gate/index.ts';
 import type { Notifier } from '../guard/index.ts';
 import type { JellyfinClient } from '../jellyfin/upstream.ts';
 import type { Logger } from '../log.ts';
@@ -22,7 +23,7 @@ export interface FactorChangeDeps {
   factors: Factors;
   tokens: TokenRegistry;
   jellyfin: Pick<JellyfinClient, 'deleteDevice'>;
-  engine: Pick<Approvals, 'request' | 'onDecision' | 'excludeCredentials' | 'phones' | 'audit'>;
+  engine: Pick<Approvals, 'request' | 'pushNow' | 'get' | 'onDecision' | 'excludeCredentials' | 'phones' | 'audit'>;
   /** The user's confirmed e-mail address (the push goes as the approval above, not twice). */
   email: Pick<Notifier, 'notifyUser'>;
 }
@@ -64,20 +65,41 @@ export class FactorChanges {
   constructor(private readonly deps: FactorChangeDeps) {
     deps.engine.onDecision((row) => {
       if (row.kind === 'change') return this.decided(row);
+      if (row.status === 'reported') return this.reportedStepUp(row);
     });
-    deps.engine.excludeCredentials('change', (row) => this.addedCredentials(row.id));
+    deps.engine.excludeCredentials('change', (row) => this.unsettledCredentials(row.user_id));
   }
 
-  /** The passkey a change added (a passkey, or a phone's): it cannot answer the notice of that change. */
-  private async addedCredentials(approvalId: string): Promise<string[]> {
-    const c = await this.deps.db.selectFrom('factor_changes').select(['change', 'ref', 'user_id']).where('approval_id', '=', approvalId).executeTakeFirst();
-    if (!c?.ref) return [];
-    if (c.change === 'AddPasskey') return [c.ref];
-    if (c.change === 'AddPhone') {
-      const phone = await this.deps.engine.phones.get(c.user_id, c.ref);
-      return phone ? [phone.credential_id] : [];
+  /**
+   * Keys that cannot answer a change notice: every passkey or phone that a change added and that is not
+   * settled yet — its own notice not answered "It was me" and younger than CHANGE_NOTICE_SECONDS (an
+   * account's first key, proved by the password alone, is settled). So a thief's new key cannot confirm
+   * its own notice, nor a second key of his the notice of the first.
+   */
+  private async unsettledCredentials(userId: string): Promise<string[]> {
+    const since = this.deps.clock.now() - CHANGE_NOTICE_SECONDS * 1000;
+    const rows = await this.deps.db
+      .selectFrom('factor_changes')
+      .select(['change', 'ref', 'approval_id'])
+      .where('user_id', '=', userId)
+      .where('change', 'in', ['AddPasskey', 'AddPhone'])
+      // An account's first key, set up on the password just typed, had nobody to tell and is its owner's.
+      .where('proof', 'not in', ['recent_sign_in', 'password'])
+      .where('undone_at', 'is', null)
+      .where('created_at', '>', since)
+      .execute();
+    const out: string[] = [];
+    for (const c of rows) {
+      if (!c.ref) continue;
+      const notice = c.approval_id ? await this.deps.engine.get(c.approval_id) : undefined;
+      if (notice?.status === 'approved') continue;
+      if (c.change === 'AddPasskey') out.push(c.ref);
+      else {
+        const phone = await this.deps.engine.phones.get(userId, c.ref);
+        if (phone) out.push(phone.credential_id);
+      }
     }
-    return [];
+    return out;
   }
 
   private audit(e: AuditEvent): void {
@@ -109,6 +131,7 @@ export class FactorChanges {
       client: session.client,
       ip: actor.ip,
       proof,
+      previous: change === 'SetEmail' ? previousEmail : null,
       approval_id: null,
       created_at: this.deps.clock.now(),
       undone_at: null,
@@ -120,20 +143,24 @@ export class FactorChanges {
     let approval: ApprovalRow | undefined;
     let pushed = false;
     if (phones.length > 0) {
-      ({ row: approval, pushed } = await this.deps.engine.request({
+      // Linked to this change before it is pushed: the phones never see a notice the gateway cannot place.
+      ({ row: approval } = await this.deps.engine.request({
         kind: 'change',
         userId: session.userId,
         userName,
         asking: { client: session.client, deviceName: session.deviceName, deviceId: session.deviceId, ip: actor.ip, action: what },
         ttlSeconds: CHANGE_NOTICE_SECONDS,
+        push: false,
       }));
       await this.deps.db.updateTable('factor_changes').set({ approval_id: approval.id }).where('id', '=', row.id).execute();
+      pushed = await this.deps.engine.pushNow(approval);
     }
     const from = [session.client, session.deviceName ? `(${session.deviceName})` : ''].filter(Boolean).join(' ') || 'an unknown device';
-    // A changed address: the OLD one is told (whoever changed it controls the new one); a first address
-    // was just confirmed by a code sent to it, so there is no one else to tell.
-    const to = change === 'SetEmail' ? previousEmail : undefined;
-    if (change !== 'SetEmail' || to) this.deps.email.notifyUser(session.userId, {
+    // A changed or removed address: the OLD one is told (whoever changed it controls the new one); a first
+    // address was just confirmed by a code sent to it, so there is no one else to tell.
+    const aboutEmail = change === 'SetEmail' || change === 'RemoveEmail';
+    const to = aboutEmail ? previousEmail : undefined;
+    if (!aboutEmail || to) this.deps.email.notifyUser(session.userId, {
       kind: 'factor_change',
       channels: ['email'],
       ...(to ? { to } : {}),
@@ -193,15 +220,38 @@ export class FactorChanges {
     const revoked = await this.revokeSession(change);
     const removed = await this.removeWhatItAdded(change);
     this.audit({ ...people, type: 'factor.change.reverted', outcome: 'success', detail: { change: change.change, sessionRevoked: revoked, removed } });
+    // Whatever else that session changed and the owner has not confirmed goes too.
+    const others = await this.deps.db
+      .selectFrom('factor_changes')
+      .selectAll()
+      .where('token_hash', '=', change.token_hash)
+      .where('undone_at', 'is', null)
+      .where('id', '!=', change.id)
+      .execute();
+    for (const other of others) {
+      const notice = other.approval_id ? await this.deps.engine.get(other.approval_id) : undefined;
+      if (notice?.status === 'approved') continue;
+      const took = await this.deps.db.updateTable('factor_changes').set({ undone_at: this.deps.clock.now() }).where('id', '=', other.id).where('undone_at', 'is', null).executeTakeFirst();
+      if (took.numUpdatedRows !== 1n) continue;
+      const also = await this.removeWhatItAdded(other);
+      this.audit({ ...people, type: 'factor.change.reverted', outcome: 'success', detail: { change: other.change, removed: also, with: change.change } });
+    }
+  }
+
+  /**
+   * "This wasn't me" on a step-up the phone was asked to approve (a change, a Quick Connect code): the
+   * session that asked is not the owner's, so it is signed out (the approvals engine bans its address).
+   */
+  private async reportedStepUp(approval: ApprovalRow): Promise<void> {
+    const grant = await this.deps.db.selectFrom('stepup_grants').select('token_hash').where('approval_id', '=', approval.id).executeTakeFirst();
+    if (!grant) return;
+    const revoked = await revokeSession(this.deps.tokens, this.deps.jellyfin, grant.token_hash);
+    this.audit({ type: 'session.revoked', outcome: 'refused', userId: approval.user_id, userName: approval.user_name, ip: approval.ip, deviceId: approval.device_id, deviceName: approval.device_name, client: approval.client, detail: { reason: 'stepup_reported', revoked } });
   }
 
   /** The session that made the change stops working at the gateway at once, and at Jellyfin where it can. */
-  private async revokeSession(change: FactorChangesTable): Promise<boolean> {
-    const entry = this.deps.tokens.byHashEntry(change.token_hash);
-    if (!entry) return false;
-    await this.deps.tokens.forgetHash(change.token_hash);
-    if (entry.deviceId) await this.deps.jellyfin.deleteDevice(entry.deviceId).catch(() => false);
-    return true;
+  private revokeSession(change: FactorChangesTable): Promise<boolean> {
+    return revokeSession(this.deps.tokens, this.deps.jellyfin, change.token_hash);
   }
 
   /** Undo an addition (only while what it added is still the account's). */
@@ -225,7 +275,7 @@ export class FactorChanges {
       case 'AddTOTP': {
         const t = await factors.totp.status(userId);
         // Only the app this change set up (the owner may have set up another one since).
-        if (!t.enrolled || t.confirmedAt === null || t.confirmedAt < c.created_at - 60_000) return null;
+        if (!t.enrolled || t.confirmedAt === null || Math.abs(t.confirmedAt - c.created_at) > 60_000) return null;
         await factors.totp.remove(userId);
         await factors.afterPrimaryRemoved(userId);
         return 'totp';
@@ -233,8 +283,12 @@ export class FactorChanges {
       case 'SetEmail': {
         const a = await factors.email.address(userId);
         if (!a || a.email !== c.ref) return null;
-        await factors.email.removeAddress(userId);
-        await factors.afterPrimaryRemoved(userId);
+        // The owner's address comes back; a first address just goes.
+        if (c.previous) await factors.email.setAddress(userId, c.previous, 'self');
+        else {
+          await factors.email.removeAddress(userId);
+          await factors.afterPrimaryRemoved(userId);
+        }
         return 'email';
       }
       case 'RegenerateRecoveryCodes':

@@ -120,17 +120,30 @@ export class StepUpGrants {
       .where('action', '=', action)
       .where('state', '=', 'granted')
       .where('expires_at', '>', now)
-      .where((eb) => (target === null ? eb('target', 'is', null) : eb.or([eb('target', 'is', null), eb('target', '=', target)])))
+      // Exactly this target: a grant given to remove one phone never removes another.
+      .where((eb) => (target === null ? eb('target', 'is', null) : eb('target', '=', target)))
       .executeTakeFirst();
     const row = await this.db.selectFrom('stepup_grants').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
     if (res.numUpdatedRows === 1n && row) return { ok: true, row };
     if (!row) return { ok: false, reason: 'unknown' };
     if (row.token_hash !== tokenHash) return { ok: false, reason: 'other_session' };
-    if (row.action !== action || (row.target !== null && row.target !== target)) return { ok: false, reason: 'other_action' };
+    if (row.action !== action || row.target !== target) return { ok: false, reason: 'other_action' };
     if (row.state === 'used') return { ok: false, reason: 'used' };
     if (row.state === 'denied') return { ok: false, reason: 'denied' };
     if (row.expires_at <= now || row.state === 'expired') return { ok: false, reason: 'expired' };
     return { ok: false, reason: 'pending' };
+  }
+
+  /** How many phone approvals this session asked for since `since` (its own push budget). */
+  async phoneRequestsSince(tokenHash: string, since: number): Promise<number> {
+    const r = await this.db
+      .selectFrom('stepup_grants')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('token_hash', '=', tokenHash)
+      .where('method', '=', 'phone')
+      .where('created_at', '>', since)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
   }
 
   /** Expire what is due; forget old rows. */

@@ -59,6 +59,14 @@ const CHALLENGE_CLIENT_NAMES: ReadonlySet<string> = new Set(CHALLENGE_CLIENTS.ma
 const FLOW_MS = 5 * 60 * 1000;
 const FLOW_ACTIONS: ReadonlySet<StepUpAction> = new Set<StepUpAction>(['AddPhone', 'AddPasskey', 'AddTOTP', 'SetEmail']);
 
+/**
+ * A wrong code from a verified session guesses at the account's secret, so it counts against the address
+ * and the name at that address — but not against the name everywhere, nor is the session held back by a
+ * lock on the name: otherwise a stolen session could lock its owner out. The session itself is signed
+ * out after MaxFailedAttempts refused proofs (countSessionFailure), which bounds the guessing.
+ */
+const SESSION_GUESS = { knownDevice: true, scopes: ['address', 'user_address'] } as const;
+
 /** Which guard counter a wrong code for each action goes to: Quick Connect approvals are pairing attempts. */
 function codeKind(action: StepUpAction, method: 'totp' | 'recovery'): AttemptKind {
   return action === 'QuickConnectAuthorize' ? 'pairing' : method;
@@ -92,6 +100,8 @@ export interface StepUpDeps {
   guard: Guard;
   /** Checks a password at Jellyfin (the proof of an account with no factor). */
   jellyfin: Pick<JellyfinClient, 'checkPassword'>;
+  /** Sign a session out everywhere (a session that keeps failing its proofs is not its owner). */
+  revokeSession: (tokenHash: string) => Promise<boolean>;
   /** Read at call time (the audit log is built after some parts). */
   audit: () => AuditSink;
 }
@@ -106,10 +116,11 @@ export type ProofCheck = { ok: true; method: string } | { ok: false; required: S
  * recovery code, or — for an account with no factor — the password again. Each yields a grant bound to
  * THIS session token, this action and its target, spent once.
  *
- * Failures land on whoever made them: wrong codes and passwords are guesses at the account's secrets, so
- * they count per address, per user and towards the user's wrong-code lock; a refused passkey assertion or
- * a bad grant guesses nothing (it cannot be brute-forced), so it counts only against the session and the
- * address that sent it — nobody can lock another person's name by sending bad assertions.
+ * Failures land on whoever made them: every refused proof counts against the session that sent it (signed
+ * out at MaxFailedAttempts) and its address; wrong codes also against the name at that address, wrong
+ * passwords like any sign-in's. Nothing a session sends locks its owner's name or codes: a refused
+ * passkey assertion or a bad grant guesses nothing, and a stolen session must not be able to lock the
+ * household out.
  */
 export class StepUp {
   readonly grants: StepUpGrants;
@@ -181,30 +192,43 @@ export class StepUp {
     return (this.sessionFailures.get(actor.session.tokenHash) ?? []).filter((t) => t > since);
   }
 
-  /** A session that made MaxFailedAttempts refused proofs within the window gets no more tries for a while. */
-  private assertSessionMayTry(actor: Actor): void {
+  /** A session that made MaxFailedAttempts refused proofs within the window gets no more tries. */
+  assertSessionMayTry(actor: Actor): void {
     if (!this.deps.config.BruteForceEnabled) return;
     if (this.recentFailures(actor).length >= this.deps.config.MaxFailedAttempts) {
-      throw new HttpError(429, 'too_many_attempts', 'Too many failed confirmations from this session. Wait a few minutes, then try again.', {
+      throw new HttpError(429, 'too_many_attempts', 'Too many failed confirmations from this session. Sign in again.', {
         'retry-after': String(this.deps.config.FailureWindowSeconds),
       });
     }
   }
 
-  private countSessionFailure(actor: Actor): void {
+  /**
+   * A refused proof or code of a verified session. At MaxFailedAttempts the session is signed out: whoever
+   * keeps failing to prove they are the owner is not (the owner signs in again), and the owner is told.
+   * `signOut: false` for codes that prove nothing about the session (the first code of a new app): the
+   * session only waits.
+   */
+  async countSessionFailure(actor: Actor, opts: { signOut?: boolean } = {}): Promise<void> {
     const times = this.recentFailures(actor);
     times.push(this.deps.clock.now());
     this.sessionFailures.set(actor.session.tokenHash, times);
+    if (opts.signOut === false) return;
+    if (!this.deps.config.BruteForceEnabled || times.length < this.deps.config.MaxFailedAttempts) return;
+    if (!(await this.deps.revokeSession(actor.session.tokenHash).catch(() => false))) return;
+    const userName = await this.userName(actor.session.userId);
+    this.audit({ ...this.people(actor, userName), type: 'session.revoked', outcome: 'refused', detail: { reason: 'too_many_failed_confirmations', failures: times.length } });
+    const from = [actor.session.client, actor.session.deviceName ? `(${actor.session.deviceName})` : ''].filter(Boolean).join(' ') || 'a device';
+    this.deps.guard.notifiers.notifyUser(actor.session.userId, {
+      kind: 'factor_change',
+      title: `Jellyfin: a session of ${userName ?? 'your account'} was signed out`,
+      text: `${from} at ${actor.ip} failed ${times.length} times to confirm it is you, so it was signed out. If that was not you, change your Jellyfin password.\n`,
+    });
   }
 
-  /** A refused proof: counted against this session; for guessable secrets also per user (the wrong-code lock). */
-  private async refused(actor: Actor, action: StepUpAction, method: StepUpMethod, userName: string | undefined, reason: string, perUser: boolean): Promise<never> {
-    this.countSessionFailure(actor);
+  /** A refused proof: counted against this session (which is signed out at the limit), audited. */
+  private async refused(actor: Actor, action: StepUpAction, method: StepUpMethod, userName: string | undefined, reason: string): Promise<never> {
     this.audit({ ...this.people(actor, userName), type: 'stepup.failure', outcome: 'failure', detail: { action, method, reason } });
-    if (perUser) {
-      const r = await this.deps.factors.attempts.fail(actor.session.userId);
-      if (r.locked) this.audit({ ...this.people(actor, userName), type: 'factor.locked', outcome: 'refused' });
-    }
+    await this.countSessionFailure(actor);
     const message =
       method === 'passkey' ? 'The passkey was not accepted.' : method === 'password' ? 'That password is not right.' : 'That code is not right.';
     throw new HttpError(401, 'invalid_code', message);
@@ -220,14 +244,18 @@ export class StepUp {
       throw new HttpError(400, 'method_unavailable', 'This account has no authenticator app to give a code from.');
     }
     this.assertSessionMayTry(actor);
-    await this.deps.factors.attempts.assertNotLocked(userId);
     const who = { ip: actor.ip, userId, username: userName };
-    const r = await guardedAttempt(this.deps.guard, codeKind(action, 'totp'), who, async () => {
-      const ok = isTotpCodeShape(code) && (await this.deps.factors.totp.verify(userId, code));
-      return { ok, value: undefined };
-    });
-    if (!r.ok) await this.refused(actor, action, 'totp', userName, 'wrong_code', true);
-    await this.deps.factors.attempts.succeed(userId);
+    const r = await guardedAttempt(
+      this.deps.guard,
+      codeKind(action, 'totp'),
+      who,
+      async () => {
+        const ok = isTotpCodeShape(code) && (await this.deps.factors.totp.verify(userId, code));
+        return { ok, value: undefined };
+      },
+      SESSION_GUESS,
+    );
+    if (!r.ok) await this.refused(actor, action, 'totp', userName, 'wrong_code');
   }
 
   private issue(actor: Actor, action: StepUpAction, target: string | null, method: StepUpMethod): Promise<IssuedGrant> {
@@ -254,14 +282,15 @@ export class StepUp {
       throw new HttpError(400, 'method_unavailable', 'This account has no recovery codes left.');
     }
     this.assertSessionMayTry(actor);
-    await this.deps.factors.attempts.assertNotLocked(userId);
     const who = { ip: actor.ip, userId, username: userName };
-    const r = await guardedAttempt(this.deps.guard, codeKind(action, 'recovery'), who, async () => ({
-      ok: await this.deps.factors.recovery.redeem(userId, code),
-      value: undefined,
-    }));
-    if (!r.ok) await this.refused(actor, action, 'recovery', userName, 'wrong_code', true);
-    await this.deps.factors.attempts.succeed(userId);
+    const r = await guardedAttempt(
+      this.deps.guard,
+      codeKind(action, 'recovery'),
+      who,
+      async () => ({ ok: await this.deps.factors.recovery.redeem(userId, code), value: undefined }),
+      SESSION_GUESS,
+    );
+    if (!r.ok) await this.refused(actor, action, 'recovery', userName, 'wrong_code');
     this.audit({ ...this.people(actor, userName), type: 'factor.recovery.used', outcome: 'success', detail: { for: 'stepup', action } });
     return this.granted(actor, action, target, 'recovery');
   }
@@ -280,16 +309,24 @@ export class StepUp {
     if (!userName) throw new HttpError(409, 'unknown_user', 'Sign in again first: the gateway does not know this account’s name yet.');
     this.assertSessionMayTry(actor);
     const who: Who = { ip: actor.ip, userId, username: userName };
-    const r = await guardedAttempt(this.deps.guard, 'password', who, async () => {
-      const check = await this.deps.jellyfin.checkPassword(userName, password, actor.ip);
-      // The right password of ANOTHER account is no proof for this one (and no guess either).
-      return { ok: check.ok && canonicalGuid(check.userId) === canonicalGuid(userId), value: check };
-    });
+    // A password guess counts like any sign-in's (address, name, both); the owner's own session is not
+    // held back by a lock on the name that someone else's guessing put there.
+    const r = await guardedAttempt(
+      this.deps.guard,
+      'password',
+      who,
+      async () => {
+        const check = await this.deps.jellyfin.checkPassword(userName, password, actor.ip);
+        // The right password of ANOTHER account is no proof for this one (and no guess either).
+        return { ok: check.ok && canonicalGuid(check.userId) === canonicalGuid(userId), value: check };
+      },
+      { knownDevice: true },
+    );
     if (!r.ok) {
       if (!r.value.ok && r.value.status !== 401 && r.value.status !== 403) {
         throw new HttpError(502, 'upstream_error', 'Jellyfin could not check the password right now. Try again in a moment.');
       }
-      await this.refused(actor, action, 'password', userName, 'wrong_password', false);
+      await this.refused(actor, action, 'password', userName, 'wrong_password');
     }
     return this.granted(actor, action, target, 'password');
   }
@@ -323,7 +360,7 @@ export class StepUp {
       if (r.value.reason === 'counter_regression') {
         this.audit({ ...this.people(actor, userName), type: 'factor.passkey.counter_regression', outcome: 'refused', detail: { credentialId: r.value.credentialId } });
       }
-      await this.refused(actor, action, 'passkey', userName, r.value.reason, false);
+      await this.refused(actor, action, 'passkey', userName, r.value.reason);
     }
     return this.granted(actor, action, target, 'passkey');
   }
@@ -331,13 +368,16 @@ export class StepUp {
   // ── spending ──
 
   /** Whether this session's own sign-in, moments ago, is proof enough for a factor change (RECENT_SIGN_IN_MS). */
-  private recentSignIn(actor: Actor, action: StepUpAction, methods: StepUpMethod[]): boolean {
+  private async recentSignIn(actor: Actor, action: StepUpAction): Promise<boolean> {
     const { session } = actor;
     if (!isFactorAction(action)) return false;
     if (this.deps.clock.now() - session.createdAt > RECENT_SIGN_IN_MS) return false;
-    const noFactor = methods.every((m) => m === 'password');
-    if (noFactor) return PASSWORD_SIGN_INS.has(session.method);
-    return CHALLENGE_SIGN_INS.has(session.method) && CHALLENGE_CLIENT_NAMES.has((session.client ?? '').toLowerCase());
+    // Only where a person typed the password: a browser or the Authenticator, never a TV or a script.
+    if (!CHALLENGE_CLIENT_NAMES.has((session.client ?? '').toLowerCase())) return false;
+    // Whether the account has a key at all — enabled or not: a method the admin turned off must not open this.
+    const f = this.deps.factors;
+    const hasKey = (await f.totp.isEnrolled(session.userId)) || (await f.passkeys.count(session.userId)) > 0;
+    return hasKey ? CHALLENGE_SIGN_INS.has(session.method) : PASSWORD_SIGN_INS.has(session.method);
   }
 
   /** The 401 body of an action asked without a proof (audited). */
@@ -371,10 +411,15 @@ export class StepUp {
     return this.lastProof.get(`${actor.session.tokenHash}:${action}`)?.method ?? 'earlier_step';
   }
 
+  /** A change was made: its proof is used up (one proof, one addition — the next one asks again). */
+  finished(actor: Actor, action: StepUpAction): void {
+    this.lastProof.delete(`${actor.session.tokenHash}:${action}`);
+  }
+
   private async checkProof(actor: Actor, action: StepUpAction, target: string | null, proof: string | undefined): Promise<ProofCheck> {
     if (!proof) {
       const methods = await this.methods(actor.session.userId);
-      if (this.recentSignIn(actor, action, methods)) {
+      if (await this.recentSignIn(actor, action)) {
         this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.used', outcome: 'success', detail: { action, method: 'recent_sign_in', target } });
         return { ok: true, method: 'recent_sign_in' };
       }
@@ -402,7 +447,7 @@ export class StepUp {
       // and the address that sent it, never on the user it names. A grant of this session for another
       // action is a client's mistake, not a guess: it counts against the session only.
       if (r.reason === 'unknown' || r.reason === 'other_session') this.deps.guard.recordFailure(codeKind(action, 'totp'), { ip: actor.ip });
-      if (r.reason === 'unknown' || r.reason === 'other_session' || r.reason === 'other_action') this.countSessionFailure(actor);
+      if (r.reason === 'unknown' || r.reason === 'other_session' || r.reason === 'other_action') await this.countSessionFailure(actor);
       this.audit({ ...this.people(actor, userName), type: 'stepup.failure', outcome: 'refused', detail: { action, reason: r.reason } });
       throw spendError(r.reason);
     }

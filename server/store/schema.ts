@@ -433,6 +433,7 @@ export interface FactorChangesTable {
   client: string | null;
   ip: string;
   proof: string;
+  previous: string | null;
   approval_id: string | null;
   created_at: number;
   undone_at: number | null;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DisplayNameSchema } from './stepup.ts';
 import {
   AuthenticationResponseSchema,
   ChallengeIdSchema,
@@ -265,7 +266,7 @@ export type PushPayload = z.infer<typeof PushPayloadSchema>;
 // ── Phones ────────────────────────────────────────────────────────────────────────────────────────────
 
 export const PhoneIdSchema = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'must be a phone id');
-const phoneName = z.string().trim().min(1).max(64);
+const phoneName = DisplayNameSchema;
 
 export const PhoneInfoSchema = z.object({
   id: PhoneIdSchema,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DisplayNameSchema } from './stepup.ts';
 
 /**
  * Second factors and the login challenge: the request and response bodies the gateway and the PWA /
@@ -166,7 +167,7 @@ export const EnrollConfirmRequestSchema = z.object({ challengeId: ChallengeIdSch
 export const EnrollPasskeyRequestSchema = z.object({
   challengeId: ChallengeIdSchema,
   response: RegistrationResponseSchema,
-  name: z.string().max(64).optional(),
+  name: DisplayNameSchema.optional(),
 });
 /** The factor is enrolled; show the recovery codes (once), then call Challenge/Complete. */
 export const EnrollDoneSchema = z.object({ status: z.literal('enrolled'), recoveryCodes: z.array(z.string()) });
@@ -187,8 +188,8 @@ export const LoginOptionsSchema = z.object({
 
 export const ConfirmCodeRequestSchema = z.object({ code });
 export const RecoveryCodesResponseSchema = z.object({ recoveryCodes: z.array(z.string()) });
-export const RegisterPasskeyRequestSchema = z.object({ response: RegistrationResponseSchema, name: z.string().max(64).optional() });
-export const RenamePasskeyRequestSchema = z.object({ name: z.string().trim().min(1).max(64) });
+export const RegisterPasskeyRequestSchema = z.object({ response: RegistrationResponseSchema, name: DisplayNameSchema.optional() });
+export const RenamePasskeyRequestSchema = z.object({ name: DisplayNameSchema });
 export const SetEmailRequestSchema = z.object({
   email: z
     .string()

@@ -103,6 +103,17 @@ export const StepUpRequiredSchema = z.object({
 });
 export type StepUpRequired = z.infer<typeof StepUpRequiredSchema>;
 
+/**
+ * A name a person gives a phone or passkey. It is shown in notices and e-mails about changes, so control
+ * and formatting characters (new lines, right-to-left overrides, zero-width marks) are taken out: a name
+ * must not be able to make a notice say something else. At most 64 characters, cut between characters.
+ */
+export const DisplayNameSchema = z
+  .string()
+  .max(1024)
+  .transform((s) => [...s.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ').replace(/\s+/g, ' ').trim()].slice(0, 64).join('').trim())
+  .pipe(z.string().min(1, 'must not be empty'));
+
 /** Passkey ids are base64url of up to 1023 bytes. */
 const target = z.string().trim().min(1).max(1400).nullable().optional();
 

@@ -128,6 +128,40 @@ describe('the password again, for an account with no factor', () => {
   });
 });
 
+describe('changing the Jellyfin password through the gateway', () => {
+  const change = (token: string, deviceId: string, body: unknown, userId = jf.user('otto').id) =>
+    fetch(`${gw.url}/Users/${userId}/Password`, {
+      method: 'POST',
+      headers: { authorization: mbHeader(deviceId, token), 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const works = async (token: string, deviceId: string) => (await fetch(`${gw.url}/Users/Me`, { headers: { authorization: mbHeader(deviceId, token) } })).status;
+
+  it('a session guessing the current password is counted like a sign-in and signed out at the limit', async () => {
+    clock.advance(16 * 60_000);
+    const guesser = await tokenOf('otto', 'otto-pw', 'otto-guesser');
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await change(guesser, 'otto-guesser', { CurrentPw: `guess-${i}`, NewPw: 'x' })).status);
+    expect(statuses).toEqual([403, 403, 403, 403, 403]);
+    expect(gw.gateway.tokens.lookup(guesser)).toBeUndefined(); // signed out (and the address is banned)
+    expect((await gw.gateway.services.guard.bans.list()).some((b) => b.scope === 'address' && b.reason === 'password')).toBe(true);
+    await gw.gateway.services.guard.liftAll({ userId: 'test', ip: '127.0.0.1' });
+  });
+
+  it('the right current password changes it, and every other session of the user is signed out', async () => {
+    clock.advance(16 * 60_000);
+    const tv = await tokenOf('otto', 'otto-pw', 'otto-tv');
+    const web = await tokenOf('otto', 'otto-pw', 'otto-laptop');
+    const r = await change(web, 'otto-laptop', { CurrentPw: 'otto-pw', NewPw: 'otto-new' });
+    expect(r.status).toBe(204);
+    expect(await works(web, 'otto-laptop')).toBe(200);
+    expect(await works(tv, 'otto-tv')).toBe(401);
+    expect(gw.gateway.tokens.lookup(tv)).toBeUndefined();
+    const malformed = await fetch(`${gw.url}/Users/Password`, { method: 'POST', headers: { authorization: mbHeader('otto-laptop', web), 'content-type': 'application/json' }, body: '{"CurrentPw":' });
+    expect(malformed.status).toBe(400);
+  });
+});
+
 /** POST a chunked body of `size` bytes (no Content-Length) and read the answer. */
 function postChunked(path: string, headers: Record<string, string>, size: number): Promise<{ status: number; json: any; connection: string | undefined }> {
   const url = new URL(path, gw.url);
@@ -157,9 +191,9 @@ function postChunked(path: string, headers: Record<string, string>, size: number
 
 describe('oversized chunked bodies', () => {
   it('every endpoint that reads a body answers 413 JSON naming its own limit, and nothing reaches Jellyfin', async () => {
-    const token = await tokenOf('otto', 'otto-pw', 'otto-web');
+    const token = await tokenOf('nora', 'nora-pw', 'nora-chunky');
     const anon = { authorization: 'MediaBrowser Client="c", Device="d", DeviceId="chunky", Version="1"' };
-    const session = { authorization: mbHeader('otto-web', token) };
+    const session = { authorization: mbHeader('nora-chunky', token) };
     const ottoId = jf.user('otto').id;
     const cases: Array<[string, Record<string, string>, RegExp]> = [
       ['/Users/AuthenticateByName', anon, /^Sign-in requests are limited to 16384 bytes/],

@@ -18,6 +18,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('client', 'text')
     .addColumn('ip', 'text', (c) => c.notNull())
     .addColumn('proof', 'text', (c) => c.notNull()) // how the session proved itself: totp, passkey, phone, recovery, password, recent_sign_in
+    .addColumn('previous', 'text') // a changed e-mail address: the one before (restored by "This wasn't me")
     .addColumn('approval_id', 'text') // the notice on the phones (an approval of kind "change")
     .addColumn('created_at', 'integer', (c) => c.notNull())
     .addColumn('undone_at', 'integer')
