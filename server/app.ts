@@ -19,7 +19,6 @@ import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
 import { drainable } from './shutdown.ts';
 import { Health } from './health/index.ts';
-import { Metrics } from './metrics/index.ts';
 import { passwordLogin } from './login/password.ts';
 import { defaultLoginHooks } from './login/hooks.ts';
 import { createSecondFactor } from './login/challenge-setup.ts';
@@ -144,8 +143,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     factorFailures: guard,
     stepUp, pairing, approvals,
     health: new Health({ dataDir, sqlite: store.sqlite, proxy, jellyfin, baseUrl: config.BaseUrl, apiKey: config.JellyfinApiKey, clock }),
+    // prom-client is loaded only when metrics are on (it costs start-up time otherwise).
     metrics: config.MetricsEnabled
-      ? new Metrics({ paths, upstreamOrigin: proxy.origin, bans: () => guard.bans.list() })
+      ? new (await import('./metrics/index.ts')).Metrics({ paths, upstreamOrigin: proxy.origin, bans: () => guard.bans.list() })
       : undefined,
   };
   // Metrics listen to the audit log and the push service; they never sit in the pipeline.
