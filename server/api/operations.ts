@@ -52,8 +52,9 @@ export function mountOperationsRoutes(router: Router<GatewayState>, services: Se
 
 /**
  * A scraper may read metrics with the bearer token (when one is set), or without it from an address in
- * MetricsAllowedCIDRs that came straight to the gateway: a request that passed a reverse proxy carries a
- * forwarding header, and a public proxy in front would otherwise make every visitor look local.
+ * MetricsAllowedCIDRs that came straight to the gateway: not through a reverse proxy (a forwarding header)
+ * and not from one (an address in TrustedProxyCIDRs), since a public proxy in front would otherwise make
+ * every visitor look local.
  */
 function mayScrape(ctx: GatewayContext, allowed: CidrList, token: Buffer | undefined): 'yes' | 'token' | 'no' {
   const auth = ctx.get('authorization');
@@ -62,7 +63,9 @@ function mayScrape(ctx: GatewayContext, allowed: CidrList, token: Buffer | undef
     if (timingSafeEqual(given, token)) return 'yes';
     return 'token';
   }
-  const forwarded = ctx.get('x-forwarded-for') !== '' || ctx.get('forwarded') !== '' || ctx.state.client.viaTrustedProxy;
-  if (!forwarded && allowed.contains(ctx.state.client.ip)) return 'yes';
+  // A trusted proxy's own address is a proxy, not a local scraper, even when it sent no forwarding header.
+  const { client } = ctx.state;
+  const forwarded = ctx.get('x-forwarded-for') !== '' || ctx.get('forwarded') !== '' || client.viaTrustedProxy || client.proxyWithoutForwarding;
+  if (!forwarded && allowed.contains(client.ip)) return 'yes';
   return token ? 'token' : 'no';
 }
