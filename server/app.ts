@@ -188,8 +188,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   // requestTimeout bounds receiving a whole request (headers and body), so a slow body cannot hold a
   // connection for ever; responses (streams) are not limited by it.
+  const requestTimeout = config.RequestTimeoutSeconds * 1000;
   const server = http.createServer(
-    { requestTimeout: config.RequestTimeoutSeconds * 1000, headersTimeout: 60_000, keepAliveTimeout: 65_000 },
+    {
+      requestTimeout,
+      headersTimeout: Math.min(60_000, requestTimeout),
+      // How often Node looks for requests past their timeout (its default, 30 s, is longer than short limits).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)),
+      keepAliveTimeout: 65_000,
+    },
     app.callback(),
   );
   const drain = drainable(server);

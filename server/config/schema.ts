@@ -48,7 +48,7 @@ export const configSchema = z
      * closed. Responses (streams, downloads) are not limited. Jellyfin accepts bodies up to 30 MB (an image
      * or subtitle upload): the default lets one through at 100 KB/s; raise it for slower uplinks.
      */
-    RequestTimeoutSeconds: z.number().int().min(60).max(86_400).default(300),
+    RequestTimeoutSeconds: z.number().int().min(1).max(86_400).default(300),
     /** On SIGTERM, seconds requests and streams in flight may take to finish before they are cut (Docker kills after 10). */
     ShutdownGraceSeconds: z.number().int().min(0).max(600).default(8),
 

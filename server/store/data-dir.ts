@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /** The data directory cannot be used; the message names the path, the operating system's error and what to do. */
@@ -26,7 +26,13 @@ export function checkDataDir(dir: string): void {
   const probe = path.join(dir, `.write-test-${process.pid}-${randomBytes(4).toString('hex')}`);
   let step = 'create';
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      // A recursive mkdir reports ENOENT for a read-only parent: one level at a time tells the real cause.
+      if (existsSync(path.dirname(dir))) mkdirSync(dir, { mode: 0o700 });
+      throw e;
+    }
     step = 'write to';
     const fd = openSync(probe, 'wx', 0o600);
     try {
@@ -37,12 +43,16 @@ export function checkDataDir(dir: string): void {
     }
     rmSync(probe, { force: true });
   } catch (e) {
-    rmSync(probe, { force: true });
+    try {
+      rmSync(probe, { force: true });
+    } catch {
+      // nothing was written, or nothing can be removed: the error below says why
+    }
     const err = e as NodeJS.ErrnoException;
     const code = err.code ?? 'error';
     const hint = HINTS[code] ? `: ${HINTS[code]}` : '';
     throw new DataDirError(
-      `cannot ${step} the data directory ${dir} (${code}: ${err.message})${hint}. ` +
+      `cannot ${step} the data directory ${dir} (${err.message})${hint}. ` +
         'Set JELLYGUARD_DATA_DIR to a writable directory, or fix this one.',
     );
   }
