@@ -18,6 +18,8 @@ Commands:
                       (default DIR: $JELLYGUARD_DATA_DIR/backups/<time>)
   health [--ready]    ask the running gateway on this machine: liveness (default) or readiness;
                       exits 0 when healthy (for Docker's HEALTHCHECK)
+  audit-verify [--data-dir DIR | --file EXPORT] [--json]
+                      check the audit log's HMAC chain (exit 0 intact, 1 tampered)
   --help, -h          this text
   --version, -v       the version
 
@@ -69,6 +71,10 @@ async function run(argv: string[]): Promise<number | undefined> {
     case 'backup': {
       const { backupCommand } = await import('./store/backup.ts');
       return backupCommand(rest, process.env);
+    }
+    case 'audit-verify': {
+      const { verifyCommand } = await import('./audit/verify-cli.ts');
+      return verifyCommand(rest, process.env, (line) => process.stdout.write(`${line}\n`));
     }
     case 'health': {
       const { healthCommand } = await import('./health/command.ts');
