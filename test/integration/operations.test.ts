@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../jellyfin/emulator.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { jellyfinClient, sdkLogin } from '../helpers/sdk.ts';
+import { startPushService } from '../push/push-service.ts';
 
 /**
  * Health (liveness, readiness) and Prometheus metrics through the real gateway, with a real client
@@ -201,6 +202,44 @@ describe('metrics', () => {
       expect(value(samples, 'jellyguard_audit_events_total', { type: 'guard.ban.imposed' })).toBeGreaterThanOrEqual(1);
     } finally {
       await gw.close();
+    }
+  });
+
+  it('count second-factor challenges', async () => {
+    // Everyone must have a second factor: a correct password gets a challenge, not a token.
+    const gw = await startGateway({ upstreamUrl: jf.url, config: { MetricsEnabled: true, EnforcementScope: 'All' } });
+    try {
+      const login = await sdkLogin(jellyfinClient(gw.url), 'bob', 'bob-pw');
+      expect(login.status).toBe(401);
+      await gw.gateway.services.audit.flush();
+      const { samples } = parsePrometheus(await (await fetch(`${gw.url}/JellyfinSecurity/Metrics`)).text());
+      expect(value(samples, 'jellyguard_challenges_total', { outcome: 'issued' })).toBe(1);
+      expect(value(samples, 'jellyguard_signins_total', { outcome: 'success' })).toBe(0);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('count push sends by result (the local push service answers 201, 410 and 500)', async () => {
+    const pushService = await startPushService();
+    const gw = await startGateway({ upstreamUrl: jf.url, config: { MetricsEnabled: true, PushAllowHttpLoopback: true } });
+    try {
+      const { phones, push } = gw.gateway.services.approvals;
+      const user = 'c'.repeat(32);
+      for (const [i, answer] of ([201, 410, 500] as const).entries()) {
+        const s = pushService.subscribe();
+        pushService.answer(s.id, answer);
+        await phones.create(user, { name: `Phone ${i}`, credentialId: `cred-${i}`, subscription: s.subscription });
+      }
+      expect(await push.sendToUser(user, { v: 1, type: 'notice', kind: 'test', title: 't', body: 'b', tag: 'x' }, { ttlSeconds: 60, urgency: 'normal' })).toBe(3);
+      await push.idle();
+      const { samples } = parsePrometheus(await (await fetch(`${gw.url}/JellyfinSecurity/Metrics`)).text());
+      expect(value(samples, 'jellyguard_push_sends_total', { result: 'sent' })).toBe(1);
+      expect(value(samples, 'jellyguard_push_sends_total', { result: 'gone' })).toBe(1);
+      expect(value(samples, 'jellyguard_push_sends_total', { result: 'failed' })).toBe(1);
+    } finally {
+      await gw.close();
+      await pushService.close();
     }
   });
 
