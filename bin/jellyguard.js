@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist', 'server', 'cli.js');
 const stamp = join(root, 'dist', 'BUILD');
-const SOURCES = ['server', 'shared', 'pwa', 'public', 'package.json', 'vite.config.ts', 'tsconfig.json', 'tsconfig.build.json'];
+const SOURCES = ['server', 'shared', 'pwa', 'public', 'scripts', 'package.json', 'package-lock.json', 'vite.config.ts'];
 
 function newest(path) {
   let st;

@@ -158,6 +158,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   // The pipeline.
   const app = new Koa<GatewayState>({ proxy: false });
+  // Errors after a response began (a client gone, a request body timed out) go to the log, not stderr.
+  app.on('error', (e: Error) => log.debug?.(`connection: ${e.message}`));
   app.use(errorHandler(log));
   app.use(clientAddress(trustedProxies, forwardedHeader)); // 1. the real client address
   app.use(guardAddress(guard)); //                             …and a banned address is refused before anything else

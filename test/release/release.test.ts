@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../jellyfin/emulator.ts';
@@ -91,6 +91,7 @@ describe('the release build', () => {
 
   it('starts, is healthy, signs a person in through the emulator, and stops on SIGTERM', async () => {
     const dataDir = tempDir('jellyguard-release-data-');
+    writeFileSync(path.join(dataDir, 'config.yaml'), 'MetricsEnabled: true\n');
     const gw = await startRelease({ JELLYFIN_URL: jf.url, JELLYFIN_API_KEY: apiKey, JELLYGUARD_DATA_DIR: dataDir });
     console.info(`release build: listening ${Math.round(gw.ms)} ms after the start command (machine load included)`);
     const base = `http://127.0.0.1:${gw.port}`;
@@ -111,6 +112,24 @@ describe('the release build', () => {
     healthCmd.stdout.on('data', (c: Buffer) => (healthOut += c));
     expect(await new Promise((r) => healthCmd.once('exit', r))).toBe(0);
     expect(healthOut).toMatch(/^200 \{"status":"pass"/);
+    // The parts loaded on demand: metrics (prom-client), backup, doctor.
+    const metrics = await (await fetch(`${base}/JellyfinSecurity/Metrics`)).text();
+    expect(metrics).toMatch(/^jellyguard_signins_total\{method="password",outcome="success"\} 1$/m);
+    const command = async (...args: string[]) => {
+      const child = spawn(process.execPath, [path.join(app, 'bin', 'jellyguard.js'), ...args], {
+        env: { PATH: process.env.PATH ?? '', JELLYGUARD_DATA_DIR: dataDir, JELLYFIN_URL: jf.url, JELLYFIN_API_KEY: apiKey },
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c));
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      return { code, out };
+    };
+    const backup = await command('backup');
+    expect(backup.code).toBe(0);
+    expect(backup.out).toMatch(/backup written to .*jellyguard\.sqlite, keys\.json/);
+    const doctor = await command('doctor');
+    expect(doctor.out).toMatch(/\[  ok \] Jellyfin reachable: Jellyfin 10\.11\.11/);
+    expect(doctor.code).toBe(1); // the emulator lists no Known proxies: unsafe
     const exited = new Promise<number | null>((r) => gw.child.once('exit', r));
     gw.child.kill('SIGTERM');
     expect(await exited).toBe(0);
