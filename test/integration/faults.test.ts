@@ -45,6 +45,37 @@ function startChild(env: Record<string, string>, cmd: string[] = ['--import', 't
   });
 }
 
+/** Upload `bytes` to `url` at about `bytesPerSecond`; resolves with the answer's status (0: the connection was cut). */
+function slowUpload(url: string, bytes: number, bytesPerSecond: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    let sent = 0;
+    const t0 = Date.now();
+    const pump = (): void => {
+      while (sent < bytes) {
+        const ahead = sent / bytesPerSecond - (Date.now() - t0) / 1000;
+        if (ahead > 0) {
+          setTimeout(pump, ahead * 1000);
+          return;
+        }
+        const n = Math.min(chunk.length, bytes - sent);
+        sent += n;
+        if (!req.write(chunk.subarray(0, n))) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
 /** Download `url`, reading at about `bytesPerSecond`; resolves with how many bytes arrived and whether they were right. */
 function slowDownload(url: string, bytesPerSecond: number): { done: Promise<{ bytes: number; intact: boolean; status: number; complete: boolean }>; started: Promise<void> } {
   let startedResolve!: () => void;
@@ -83,7 +114,7 @@ function openSocket(url: string): Promise<{ ws: WebSocket; closed: Promise<{ cod
 }
 
 describe('SIGTERM (docker stop, systemctl stop)', () => {
-  it('stops accepting, lets a download finish, then closes WebSockets with 1001 and exits 0', async () => {
+  it('stops accepting, lets a download and an upload finish, then closes WebSockets with 1001 and exits 0', async () => {
     const dataDir = tempDir('jellyguard-drain-');
     const gw = await startChild({ JELLYFIN_URL: jf.url, JELLYFIN_API_KEY: apiKey, JELLYGUARD_DATA_DIR: dataDir });
     const base = `http://127.0.0.1:${gw.port}`;
@@ -92,6 +123,8 @@ describe('SIGTERM (docker stop, systemctl stop)', () => {
     const socket = await openSocket(`ws://127.0.0.1:${gw.port}/socket?api_key=${login.token}&deviceId=drain`);
     // 48 MiB read at 16 MiB/s: about 3 s, well inside the 8 s grace period.
     const download = slowDownload(`${base}/Videos/${jf.itemId}/stream?api_key=${login.token}`, 16 * 1024 * 1024);
+    // …and an upload (an image, 8 MiB at 4 MiB/s) that is still being sent when the signal comes.
+    const upload = slowUpload(`${base}/Items/${jf.itemId}/Images/Primary?api_key=${login.token}`, 8 * 1024 * 1024, 4 * 1024 * 1024);
     await download.started;
     await new Promise((r) => setTimeout(r, 500));
     const exited = new Promise<{ code: number | null; at: number }>((r) => gw.child.once('exit', (code) => r({ code, at: Date.now() })));
@@ -110,6 +143,7 @@ describe('SIGTERM (docker stop, systemctl stop)', () => {
     expect(refused).toBe('ECONNREFUSED');
     const result = await download.done;
     expect(result).toEqual({ bytes: MEDIA, intact: true, status: 200, complete: true });
+    expect(await upload).toBe(404); // received whole and answered (the emulator has no image upload route)
     const closed = await socket.closed;
     expect(closed.code).toBe(1001);
     const { code, at } = await exited;
