@@ -78,7 +78,9 @@ describe('the release build', () => {
     for (const dep of ['better-sqlite3', 'koa', 'prom-client']) expect(modules).toContain(dep);
     expect(existsSync(path.join(app, 'dist', 'server', 'cli.js'))).toBe(true);
     expect(existsSync(path.join(app, 'dist', 'pwa', 'index.html'))).toBe(true);
-    expect(existsSync(path.join(app, 'server'))).toBe(false); // no TypeScript sources: nothing to build at start
+    // No TypeScript sources (only the pairing page's two static files): nothing to build at start.
+    expect(existsSync(path.join(app, 'server', 'main.ts'))).toBe(false);
+    expect(readdirSync(path.join(app, 'server'), { recursive: true }).map(String).filter((f) => f.endsWith('.ts'))).toEqual([]);
   }, 16 * 60_000);
 
   it('lists its commands and environment variables', () => {
