@@ -3,6 +3,7 @@ import { startEmulator, type Emulator } from '../jellyfin/emulator.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { jellyfinClient, sdkLogin } from '../helpers/sdk.ts';
 import { startPushService } from '../push/push-service.ts';
+import { ManualClock } from '../../server/clock.ts';
 
 /**
  * Health (liveness, readiness) and Prometheus metrics through the real gateway, with a real client
@@ -30,11 +31,12 @@ interface Sample {
 /**
  * A strict reader of the text format: every line is a `# HELP`, a `# TYPE` or a sample
  * `name{label="value",…} number`; anything else throws. Returns the samples and the declared types.
+ * (prom-client writes an empty summary's value as `Nan`; Prometheus parses floats case-insensitively.)
  */
 function parsePrometheus(text: string): { samples: Sample[]; types: Map<string, string> } {
   const samples: Sample[] = [];
   const types = new Map<string, string>();
-  const sampleLine = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?(?:[0-9.]+(?:e[+-]?\d+)?|NaN|\+Inf|-Inf))( \d+)?$/;
+  const sampleLine = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?(?:[0-9.]+(?:e[+-]?\d+)?|[Nn]a[Nn]|\+Inf|-Inf))( \d+)?$/;
   const labelPair = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)/y;
   for (const line of text.split('\n')) {
     if (line === '') continue;
@@ -215,6 +217,31 @@ describe('metrics', () => {
       const { samples } = parsePrometheus(await (await fetch(`${gw.url}/JellyfinSecurity/Metrics`)).text());
       expect(value(samples, 'jellyguard_challenges_total', { outcome: 'issued' })).toBe(1);
       expect(value(samples, 'jellyguard_signins_total', { outcome: 'success' })).toBe(0);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('count approvals by kind and outcome', async () => {
+    const clock = new ManualClock(Date.now());
+    const gw = await startGateway({ upstreamUrl: jf.url, clock, config: { MetricsEnabled: true } });
+    try {
+      const { approvals, audit } = gw.gateway.services;
+      const asking = { client: 'Android TV', deviceName: 'Living room', deviceId: 'tv-1', ip: '192.0.2.10', action: null };
+      const a = await approvals.request({ kind: 'pairing', userId: 'd'.repeat(32), userName: 'alice', asking, push: false });
+      const b = await approvals.request({ kind: 'login', userId: 'd'.repeat(32), userName: 'alice', asking, push: false });
+      await approvals.deny(b.row.id, { ip: '192.0.2.20' });
+      clock.advance(3600_000);
+      await approvals.sweep();
+      await audit.flush();
+      const text = await (await fetch(`${gw.url}/JellyfinSecurity/Metrics`)).text();
+      const { samples } = parsePrometheus(text);
+      expect(value(samples, 'jellyguard_approvals_total', { kind: 'pairing', outcome: 'requested' })).toBe(1);
+      expect(value(samples, 'jellyguard_approvals_total', { kind: 'login', outcome: 'requested' })).toBe(1);
+      expect(value(samples, 'jellyguard_approvals_total', { kind: 'login', outcome: 'denied' })).toBe(1);
+      expect(value(samples, 'jellyguard_approvals_total', { outcome: 'expired' })).toBe(1);
+      expect(a.row.id).toBeTruthy();
+      for (const personal of ['alice', 'Living room', 'tv-1', '192.0.2.10', a.row.id]) expect(text).not.toContain(personal);
     } finally {
       await gw.close();
     }
