@@ -248,7 +248,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await pairing.stop();
       await approvals.stop(); // held logins are answered before the server closes
       const { unfinished } = await drain.drain(graceMs);
-      if (graceMs > 0 && unfinished > 0) log.warn(`${unfinished} request(s) still running after ${graceMs} ms: cut`);
+      if (graceMs > 0 && unfinished > 0) log.warn(`${unfinished} connection(s) still busy after ${graceMs} ms: cut`);
       drain.closeWebSockets(graceMs > 0);
       server.closeAllConnections();
       await closed;

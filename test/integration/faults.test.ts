@@ -168,7 +168,7 @@ describe('SIGTERM (docker stop, systemctl stop)', () => {
     expect(result.complete).toBe(false);
     expect(result.bytes).toBeLessThan(MEDIA);
     expect((await exited) - signalled).toBeLessThan(4000);
-    expect(gw.output()).toMatch(/still running after 1000 ms: cut/);
+    expect(gw.output()).toMatch(/still busy after 1000 ms: cut/);
   }, 60_000);
 });
 
