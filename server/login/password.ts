@@ -58,6 +58,19 @@ export async function recordVerifiedLogin(
   });
 }
 
+/**
+ * Record a released login's token; when storage refuses the write (disk full, read-only), log the token
+ * out at Jellyfin instead and answer 503 (see `cannotRecord`).
+ */
+export async function recordOrRevoke(ctx: GatewayContext, deps: LoginDeps, result: AuthenticationResult, method: string): Promise<void> {
+  try {
+    await recordVerifiedLogin(ctx, deps, result, method);
+  } catch (e) {
+    if (!isStorageUnavailable(e)) throw e;
+    throw await cannotRecord(deps, result.accessToken, e);
+  }
+}
+
 /** The attempt's user name, user id and password, wherever the client put them. */
 export function readAttempt(ctx: GatewayContext, body: Record<string, unknown> | undefined): PasswordAttempt {
   const m = matchRoute(ctx.state.route, '/users/{id}/authenticate');

@@ -9,7 +9,7 @@ import { FrameBoundary, closeFrame } from '../../server/jellyfin/proxy-upgrade.t
 import { isStorageUnavailable } from '../../server/store/data-dir.ts';
 import { startEmulator, mediaByte, type Emulator } from '../jellyfin/emulator.ts';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
-import { jellyfinClient, sdkLogin } from '../helpers/sdk.ts';
+import { getQuickConnectApi, jellyfinClient, sdkLogin } from '../helpers/sdk.ts';
 
 /**
  * Restarts and faults as Docker and systemd cause them: SIGTERM while a download and a WebSocket are open,
@@ -291,6 +291,31 @@ describe('a sign-in whose token cannot be recorded', () => {
       expect(await devices()).not.toContain('full-disk'); // the session Jellyfin opened was logged out
       gw.gateway.store.sqlite.pragma('query_only = OFF');
       expect((await sdkLogin(jellyfinClient(gw.url, { deviceId: 'after' }), 'alice', 'alice-pw')).status).toBe(200);
+    } finally {
+      gw.gateway.store.sqlite.pragma('query_only = OFF');
+      await gw.close();
+    }
+  });
+
+  it('the same for a Quick Connect sign-in (a TV)', async () => {
+    const gw = await startGateway({ upstreamUrl: jf.url, config: { JellyfinApiKey: apiKey } });
+    try {
+      const tv = jellyfinClient(gw.url, { client: 'Android TV', deviceId: 'tv-full-disk' });
+      const init = await getQuickConnectApi(tv).initiateQuickConnect();
+      // Approved through the gateway (as the phone would), and at Jellyfin.
+      const userId = jf.user('alice').id;
+      expect(await gw.gateway.quickConnect.markAuthorized(init.data.Code!, userId)).toBe(1);
+      jf.authorizeQuickConnectDirect(init.data.Code!, userId);
+      gw.gateway.store.sqlite.pragma('query_only = ON');
+      const res = await fetch(`${gw.url}/Users/AuthenticateWithQuickConnect`, {
+        method: 'POST',
+        headers: { authorization: tv.authorizationHeader, 'content-type': 'application/json' },
+        body: JSON.stringify({ Secret: init.data.Secret }),
+      });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: string }).error).toBe('cannot_save_signin');
+      const devices = await fetch(`${jf.url}/Devices`, { headers: { authorization: `MediaBrowser Token="${apiKey}"` } });
+      expect(((await devices.json()) as { Items: Array<{ Id: string }> }).Items.map((d) => d.Id)).not.toContain('tv-full-disk');
     } finally {
       gw.gateway.store.sqlite.pragma('query_only = OFF');
       await gw.close();
