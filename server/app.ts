@@ -17,6 +17,8 @@ import { intercept } from './jellyfin/intercept.ts';
 import { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory, revokeSession } from './gate/index.ts';
 import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
+import { drainable } from './shutdown.ts';
+import { Health } from './health/index.ts';
 import { passwordLogin } from './login/password.ts';
 import { defaultLoginHooks } from './login/hooks.ts';
 import { createSecondFactor } from './login/challenge-setup.ts';
@@ -56,7 +58,11 @@ export interface Gateway {
   users: UserDirectory;
   quickConnect: QuickConnectInterceptor;
   listen(port?: number, host?: string): Promise<{ port: number; url: string }>;
-  close(): Promise<void>;
+  /**
+   * Stop. With `graceMs`, first stop accepting and let requests and streams finish for up to that long,
+   * then close WebSockets with 1001 (SIGTERM); without, cut everything at once.
+   */
+  close(opts?: { graceMs?: number }): Promise<void>;
 }
 
 /** Build the gateway: the pipeline below reads top to bottom in the order DESIGN.md gives. */
@@ -83,7 +89,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     apiKeyMissRefreshMs: 10_000,
     audit: () => services.audit,
   }, (m) => log.info(m));
-  const loginDeps = { proxy, tokens, users, maxBodyBytes: config.MaxLoginBodyBytes, log: (m: string) => log.warn(m) };
+  const loginDeps = { proxy, tokens, users, maxBodyBytes: config.MaxLoginBodyBytes, log: (m: string) => log.warn(m), baseUrl: config.BaseUrl };
   const quickConnect = new QuickConnectInterceptor({
     ...loginDeps, db: store.db, clock, hmacKey: keys.hmacKey, client: jellyfin, audit: () => services.audit,
   });
@@ -145,12 +151,25 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     factors: secondFactor.factors, challenges: secondFactor.challenges, secondFactor: secondFactor.secondFactor,
     factorFailures: guard,
     stepUp, factorChanges, pairing, approvals,
+    health: new Health({ dataDir, sqlite: store.sqlite, proxy, jellyfin, baseUrl: config.BaseUrl, apiKey: config.JellyfinApiKey, clock }),
+    // prom-client is loaded only when metrics are on (it costs start-up time otherwise).
+    metrics: config.MetricsEnabled
+      ? new (await import('./metrics/index.ts')).Metrics({ paths, upstreamOrigin: proxy.origin, bans: () => guard.bans.list() })
+      : undefined,
   };
+  // Metrics listen to the audit log and the push service; they never sit in the pipeline.
+  const metrics = services.metrics;
+  if (metrics) {
+    audit.observers.push((e) => metrics.observeAudit(e));
+    approvals.push.onSent = (r) => metrics.observePush(r.outcome);
+  }
   const router = gatewayRouter(services);
   const changePassword = passwordChange({ ...loginDeps, guard, stepUp, jellyfin, audit: () => services.audit });
 
   // The pipeline.
   const app = new Koa<GatewayState>({ proxy: false });
+  // Errors after a response began (a client gone, a request body timed out) go to the log, not stderr.
+  app.on('error', (e: Error) => log.debug?.(`connection: ${e.message}`));
   app.use(errorHandler(log));
   app.use(clientAddress(trustedProxies, forwardedHeader)); // 1. the real client address
   app.use(guardAddress(guard)); //                             …and a banned address is refused before anything else
@@ -182,7 +201,24 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   );
   app.use(proxyToJellyfin(proxy)); //                          8. everything else, streamed
 
-  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, app.callback());
+  // requestTimeout bounds receiving a whole request (headers and body), so a slow body cannot hold a
+  // connection for ever; responses (streams) are not limited by it.
+  const requestTimeout = config.RequestTimeoutSeconds * 1000;
+  const server = http.createServer(
+    {
+      requestTimeout,
+      headersTimeout: Math.min(60_000, requestTimeout),
+      // How often Node looks for requests past their timeout (its default, 30 s, is longer than short limits).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)),
+      keepAliveTimeout: 65_000,
+    },
+    app.callback(),
+  );
+  const drain = drainable(server);
+  if (metrics) {
+    metrics.attach(server);
+    metrics.start();
+  }
   // WebSocket and any other upgrade: the same address, path, credential and gate steps, then piped.
   server.on('upgrade', handleUpgrade({ trustedProxies, forwardedHeader, paths, gate, proxy, log, guard }));
 
@@ -215,16 +251,21 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         });
       });
     },
-    async close() {
+    async close(closeOpts = {}) {
+      const graceMs = closeOpts.graceMs ?? 0;
+      const closed = server.listening ? new Promise<void>((resolve) => server.once('close', () => resolve())) : Promise.resolve();
+      if (server.listening) server.close(); // stop accepting
       clearInterval(flush);
       apiKeys.stop();
       await secondFactor.stop();
       await pairing.stop();
       await approvals.stop(); // held logins are answered before the server closes
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      const { unfinished } = await drain.drain(graceMs);
+      if (graceMs > 0 && unfinished > 0) log.warn(`${unfinished} connection(s) still busy after ${graceMs} ms: cut`);
+      drain.closeWebSockets(graceMs > 0);
+      server.closeAllConnections();
+      await closed;
+      metrics?.stop();
       await tokens.flushLastSeen().catch(() => {});
       await guard.close();
       await audit.close();

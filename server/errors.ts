@@ -9,9 +9,10 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    expose = status < 500,
   ) {
     super(message);
-    this.expose = status < 500;
+    this.expose = expose;
   }
 }
 

@@ -18,6 +18,8 @@ import type { Pairing } from './pairing/index.ts';
 import type { StepUp } from './stepup/index.ts';
 import type { FactorChanges } from './stepup/changes.ts';
 import type { Approvals } from './approvals/index.ts';
+import type { Health } from './health/index.ts';
+import type { Metrics } from './metrics/index.ts';
 
 /**
  * The parts of the gateway, built once in server/app.ts and handed to the API routes and interceptors.
@@ -58,4 +60,8 @@ export interface Services {
   pairing: Pairing;
   /** Push approval: approvals, enrolled phones, Web Push, login by phone (server/approvals, server/push). */
   approvals: Approvals;
+  /** Liveness and readiness checks (server/health). */
+  health: Health;
+  /** Prometheus metrics, when MetricsEnabled (server/metrics). */
+  metrics: Metrics | undefined;
 }

@@ -1,6 +1,7 @@
 import type { GatewayMiddleware } from '../context.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { isStorageUnavailable } from '../store/data-dir.ts';
 
 /**
  * The one place errors become responses: typed errors give their status and stable code as
@@ -28,6 +29,13 @@ export function errorHandler(log: Logger): GatewayMiddleware {
       if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
         ctx.status = e.status;
         ctx.body = { error: 'bad_request', message: e.message ?? 'Bad request' };
+        return;
+      }
+      if (isStorageUnavailable(err)) {
+        // Disk full, read-only mount, I/O error: say so, rather than "Internal error".
+        log.error(`${ctx.method} ${ctx.path}: the database cannot be written`, err);
+        ctx.status = 503;
+        ctx.body = { error: 'storage_unavailable', message: 'The server cannot save changes right now (its storage is full or read-only). Try again later.' };
         return;
       }
       log.error(`${ctx.method} ${ctx.path} failed`, err);

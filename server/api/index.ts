@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
 import type { GatewayState } from '../context.ts';
 import type { Services } from '../services.ts';
@@ -15,10 +14,10 @@ import { mountStepUpRoutes } from './stepup.ts';
 import { mountLoginPage } from './login-page.ts';
 import { mountApprovalRoutes } from './approvals.ts';
 import { mountDeviceRoutes } from './devices.ts';
+import { mountOperationsRoutes } from './operations.ts';
+import { PACKAGE_ROOT } from '../root.ts';
 
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const PWA_DIST = path.join(PROJECT_ROOT, 'dist', 'pwa');
-
+export const PWA_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
 
 /**
  * Everything of ours lives under `/JellyfinSecurity/`, under Jellyfin's BaseUrl when it has one
@@ -28,9 +27,8 @@ export function gatewayRouter(services: Services) {
   const baseUrl = services.config.BaseUrl;
   const router = new Router<GatewayState>({ prefix: `${baseUrl}/JellyfinSecurity`, sensitive: false });
 
-  router.get('/Health', (ctx) => {
-    ctx.body = { status: 'ok' };
-  });
+  // Health (liveness, readiness) and Prometheus metrics, for monitors.
+  mountOperationsRoutes(router, services);
 
   // Second factors: the login challenge (public), self-service (/Me…), admin (/Users…).
   mountFactorRoutes(router, services);

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type Router from '@koa/router';
 import type { GatewayContext, GatewayState } from '../context.ts';
 import type { Services } from '../services.ts';
 import { sendStatic } from './static.ts';
+import { PACKAGE_ROOT } from '../root.ts';
 
 /**
  * The browser side of a password login (issue 3, item 7), under `{BaseUrl}/JellyfinSecurity/`:
@@ -19,9 +19,8 @@ import { sendStatic } from './static.ts';
  * scripts and talks only to its own origin (a Content-Security-Policy says so), and sends no Referer.
  */
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DEFAULT_DIST = path.join(ROOT, 'dist', 'pwa');
-const DEFAULT_INJECT = path.join(ROOT, 'pwa', 'inject.js');
+const DEFAULT_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
+const DEFAULT_INJECT = path.join(PACKAGE_ROOT, 'pwa', 'inject.js');
 
 export const LOGIN_PAGE_CSP = [
   "default-src 'self'",

@@ -104,9 +104,13 @@ export class AuditLog implements AuditSink {
     }
   }
 
+  /** Called with every event recorded, excluded types too (metrics count what happened). Must not throw. */
+  readonly observers: Array<(event: AuditEvent) => void> = [];
+
   /** Queue an event; never throws, never waits. */
   record(event: AuditEvent): void {
     try {
+      for (const observe of this.observers) observe(event);
       if (this.closed || this.isExcluded(event.type)) return;
       if (this.queue.length >= this.queueLimit) {
         this.dropped++;

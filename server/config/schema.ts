@@ -43,6 +43,14 @@ export const configSchema = z
     MaxLoginBodyBytes: z.number().int().min(256).max(1_048_576).default(16_384),
     /** Seconds to wait for Jellyfin's response headers before answering 504. */
     UpstreamTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    /**
+     * Seconds a client has to send a whole request, headers and body; a slower one is answered 408 and
+     * closed. Responses (streams, downloads) are not limited. Jellyfin accepts bodies up to 30 MB (an image
+     * or subtitle upload): the default lets one through at 100 KB/s; raise it for slower uplinks.
+     */
+    RequestTimeoutSeconds: z.number().int().min(1).max(86_400).default(300),
+    /** On SIGTERM, seconds requests and streams in flight may take to finish before they are cut (Docker kills after 10). */
+    ShutdownGraceSeconds: z.number().int().min(0).max(600).default(8),
 
     // ── Second factors and the login challenge (server/factors, server/login/challenge.ts) ──
     /** Users may enroll an authenticator app (TOTP, RFC 6238: SHA-1, 6 digits, 30 s). */
@@ -152,6 +160,17 @@ export const configSchema = z
       .optional(),
     /** Accept push subscriptions on plain http to a loopback address (a local test push service only; never in production). */
     PushAllowHttpLoopback: z.boolean().default(false),
+
+    // ── Operations: metrics (server/metrics) ──
+    /** Serve Prometheus metrics at {BaseUrl}/JellyfinSecurity/Metrics. Off: that path answers 404. */
+    MetricsEnabled: z.boolean().default(false),
+    /**
+     * A bearer token a scraper must send (`Authorization: Bearer …`, Prometheus `authorization.credentials`).
+     * Without it only MetricsAllowedCIDRs may scrape, and never through a reverse proxy.
+     */
+    MetricsToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Addresses that may scrape without the token (default: this machine only). */
+    MetricsAllowedCIDRs: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
 
     // ── The audit log (server/audit) ──
     /** Days audit rows are kept; 0 = for ever. */

@@ -88,6 +88,76 @@ function closeSoon(socket: Duplex): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
+/** The live WebSockets' "going away" handles, by client socket. */
+const spliced = new WeakMap<Duplex, (code: number, reason: string) => void>();
+
+/**
+ * End a proxied WebSocket from the gateway's side: a close frame with `code` to the client at the next frame
+ * boundary, then both sockets closed. An upgrade still in its handshake is simply cut.
+ */
+export function closeWebSocket(client: Duplex, code: number, reason: string): void {
+  const goAway = spliced.get(client);
+  if (goAway) goAway(code, reason);
+  else client.destroy();
+}
+
+/** A server-to-client close frame (RFC 6455 §5.5.1: unmasked, status code, a short UTF-8 reason). */
+export function closeFrame(code: number, reason: string): Buffer {
+  const text = Buffer.from(reason, 'utf8').subarray(0, 123);
+  const frame = Buffer.alloc(4 + text.length);
+  frame[0] = 0x88; // FIN + opcode 8 (close)
+  frame[1] = 2 + text.length;
+  frame.writeUInt16BE(code, 2);
+  text.copy(frame, 4);
+  return frame;
+}
+
+/**
+ * Follows the frame boundaries of one direction of a WebSocket (RFC 6455 §5.2) without looking at
+ * payloads: only the 2–14 header bytes of each frame are read.
+ */
+export class FrameBoundary {
+  private payloadLeft = 0;
+  private head: number[] = [];
+  /** The peer sent a close frame. */
+  sawClose = false;
+
+  get atBoundary(): boolean {
+    return this.payloadLeft === 0 && this.head.length === 0;
+  }
+
+  /**
+   * Account for `chunk`; returns how many of its bytes to pass on: all of them, or with `stopAtBoundary`
+   * only those up to the first frame boundary.
+   */
+  feed(chunk: Buffer, stopAtBoundary = false): number {
+    let i = 0;
+    while (i < chunk.length) {
+      if (stopAtBoundary && this.atBoundary) return i;
+      if (this.payloadLeft > 0) {
+        const take = Math.min(this.payloadLeft, chunk.length - i);
+        this.payloadLeft -= take;
+        i += take;
+        continue;
+      }
+      this.head.push(chunk[i++] as number);
+      const h = this.head;
+      if (h.length < 2) continue;
+      const len7 = (h[1] as number) & 0x7f;
+      const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+      const headerLength = 2 + ext + ((h[1] as number) & 0x80 ? 4 : 0);
+      if (h.length < headerLength) continue;
+      let length = len7;
+      if (ext === 2) length = ((h[2] as number) << 8) | (h[3] as number);
+      else if (ext === 8) length = Number(Buffer.from(h.slice(2, 10)).readBigUInt64BE());
+      if (((h[0] as number) & 0x0f) === 0x8) this.sawClose = true;
+      this.payloadLeft = length;
+      this.head = [];
+    }
+    return i;
+  }
+}
+
 /**
  * Proxy one upgrade. `open` tracks live socket pairs so that the proxy's `close()` can end them.
  */
@@ -232,18 +302,52 @@ export function proxyUpgrade(
       return;
     }
     client.write(`${headText}\r\n\r\n`, 'latin1');
-    if (rest.length > 0) client.write(rest);
-    upstream.pipe(client);
-    client.pipe(upstream);
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    upstream.once('close', () => {
-      open.delete(upstream);
+    // Jellyfin → client is relayed by hand, counting WebSocket frames, so that the gateway can end the
+    // client's side with a close frame of its own at a frame boundary (RFC 6455 §5.5.1) when Jellyfin
+    // goes away or the gateway shuts down: browsers then see 1001/1011, not an abnormal 1006.
+    const frames = new FrameBoundary();
+    let goingAway: { code: number; reason: string; timer: NodeJS.Timeout } | undefined;
+    let ended = false;
+    const sendCloseAndEnd = (code: number, reason: string): void => {
+      if (ended) return;
+      ended = true;
+      upstream.off('data', relay);
+      if (!client.destroyed && client.writable && frames.atBoundary && !frames.sawClose) client.write(closeFrame(code, reason));
       closeSoon(client);
+    };
+    const relay = (chunk: Buffer): void => {
+      const n = frames.feed(chunk, goingAway !== undefined);
+      if (n > 0 && !client.write(n === chunk.length ? chunk : chunk.subarray(0, n))) upstream.pause();
+      if (goingAway && frames.atBoundary) {
+        clearTimeout(goingAway.timer);
+        sendCloseAndEnd(goingAway.code, goingAway.reason);
+        upstream.destroy();
+      }
+    };
+    upstream.on('data', relay);
+    client.on('drain', () => upstream.resume());
+    if (rest.length > 0) relay(rest);
+    client.pipe(upstream);
+    upstream.on('error', noop);
+    client.on('error', () => upstream.destroy());
+    // Jellyfin closed or lost the connection: tell the client (1001 going away, 1011 after an error),
+    // unless Jellyfin's own close frame already went through.
+    upstream.once('close', (hadError: boolean) => {
+      open.delete(upstream);
+      if (goingAway) clearTimeout(goingAway.timer);
+      sendCloseAndEnd(hadError ? 1011 : 1001, 'Jellyfin went away');
     });
     client.once('close', () => {
       open.delete(client);
+      spliced.delete(client);
       closeSoon(upstream);
+    });
+    // The gateway is shutting down: close at the next frame boundary (waiting at most a second for it).
+    spliced.set(client, (code, reason) => {
+      if (goingAway || client.destroyed) return;
+      goingAway = { code, reason, timer: setTimeout(() => { upstream.destroy(); client.destroy(); }, 1000) };
+      goingAway.timer.unref();
+      if (frames.atBoundary) relay(Buffer.alloc(0));
     });
   }
 

@@ -11,6 +11,8 @@ import { matchRoute } from '../jellyfin/paths.ts';
 import { stringField } from '../jellyfin/json.ts';
 import { queryParam } from './query.ts';
 import { relay } from './relay.ts';
+import { isStorageUnavailable } from '../store/data-dir.ts';
+import { mediaBrowserHeader } from '../jellyfin/upstream.ts';
 
 export interface LoginDeps {
   proxy: JellyfinProxy;
@@ -18,6 +20,8 @@ export interface LoginDeps {
   users: UserDirectory;
   maxBodyBytes: number;
   log: (msg: string) => void;
+  /** Jellyfin's BaseUrl, for the gateway's own calls (default none). */
+  baseUrl?: string;
 }
 
 /**
@@ -52,6 +56,19 @@ export async function recordVerifiedLogin(
     ip: ctx.state.client.ip,
     method,
   });
+}
+
+/**
+ * Record a released login's token; when storage refuses the write (disk full, read-only), log the token
+ * out at Jellyfin instead and answer 503 (see `cannotRecord`).
+ */
+export async function recordOrRevoke(ctx: GatewayContext, deps: LoginDeps, result: AuthenticationResult, method: string): Promise<void> {
+  try {
+    await recordVerifiedLogin(ctx, deps, result, method);
+  } catch (e) {
+    if (!isStorageUnavailable(e)) throw e;
+    throw await cannotRecord(deps, result.accessToken, e);
+  }
 }
 
 /** The attempt's user name, user id and password, wherever the client put them. */
@@ -89,11 +106,44 @@ export function passwordLogin(deps: LoginDeps, hooks: LoginHooks): GatewayMiddle
       deps.log('a successful login answer could not be read; refusing to release it');
       throw new HttpError(502, 'unreadable_login_response', 'Jellyfin answered the login in a form the gateway cannot read');
     }
-    for (const accepted of hooks.accepted) await accepted(ctx, attempt, result);
-    const decision = await hooks.decide(ctx, attempt, result, res);
-    if (decision.kind === 'handled') return;
-    await recordVerifiedLogin(ctx, deps, result, decision.method);
-    for (const released of hooks.released) await released(ctx, attempt, result, decision.method);
+    try {
+      for (const accepted of hooks.accepted) await accepted(ctx, attempt, result);
+      const decision = await hooks.decide(ctx, attempt, result, res);
+      if (decision.kind === 'handled') return;
+      await recordVerifiedLogin(ctx, deps, result, decision.method);
+      for (const released of hooks.released) await released(ctx, attempt, result, decision.method);
+    } catch (e) {
+      if (!isStorageUnavailable(e)) throw e;
+      throw await cannotRecord(deps, result.accessToken, e);
+    }
     relay(ctx, res);
   };
+}
+
+/**
+ * A token the gateway could not record (disk full, read-only mount) must not stay alive at Jellyfin, where
+ * nobody could revoke it: log it out there, and tell the person plainly.
+ */
+async function cannotRecord(deps: LoginDeps, token: string, cause: unknown): Promise<HttpError> {
+  let revoked = false;
+  try {
+    const res = await deps.proxy.request({
+      method: 'POST',
+      path: `${deps.baseUrl ?? ''}/Sessions/Logout`,
+      headers: { authorization: mediaBrowserHeader(token) },
+      timeoutMs: 10_000,
+    });
+    revoked = res.status === 204 || res.status === 200;
+  } catch {
+    revoked = false;
+  }
+  const code = (cause as { code?: string }).code ?? 'error';
+  deps.log(`a sign-in could not be saved (${code}): ${revoked ? 'its session was logged out at Jellyfin' : 'logging its session out at Jellyfin FAILED'}`);
+  return new HttpError(
+    503,
+    'cannot_save_signin',
+    'The server cannot save sign-ins right now (its storage is full or read-only), so you were not signed in. Please try again later and tell the server\'s administrator.',
+    { 'retry-after': '60' },
+    true,
+  );
 }

@@ -5,7 +5,7 @@ import { HttpError } from '../errors.ts';
 import { canonicalGuid, stringField, tryParseJson } from '../jellyfin/json.ts';
 import type { JellyfinClient } from '../jellyfin/upstream.ts';
 import type { DB } from '../store/index.ts';
-import { forwardBuffered, recordVerifiedLogin, type LoginDeps } from './password.ts';
+import { forwardBuffered, recordOrRevoke, type LoginDeps } from './password.ts';
 import { readSmallBody, parseLoginJson } from './body.ts';
 import { parseAuthenticationResult } from './result.ts';
 import { relay } from './relay.ts';
@@ -127,7 +127,7 @@ export class QuickConnectInterceptor {
       });
       throw new HttpError(403, 'quick_connect_not_approved', 'This Quick Connect request was not approved through Jellyguard.');
     }
-    await recordVerifiedLogin(ctx, this.deps, result, 'quickconnect');
+    await recordOrRevoke(ctx, this.deps, result, 'quickconnect');
     this.deps.audit().record({
       type: 'login.quickconnect.success', outcome: 'success', userId: result.userId, userName: result.userName,
       ip: ctx.state.client.ip, deviceId: result.deviceId, deviceName: result.deviceName, client: result.client,

@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import QRCode from 'qrcode';
 import type { GatewayContext } from '../context.ts';
 import { pairPageUrl } from '../../shared/api/pairing.ts';
+import { PACKAGE_ROOT } from '../root.ts';
 
 /**
  * The big-screen pairing page: server-rendered HTML, one small script and one stylesheet (no build step,
  * nothing inline, so a strict Content-Security-Policy holds), and the QR codes that open the phone's
  * approval page (shared/api/pairing.ts `pairPageUrl`).
  */
-const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'page');
+const DIR = path.join(PACKAGE_ROOT, 'server', 'pairing', 'page');
 
 export interface Asset {
   body: Buffer;

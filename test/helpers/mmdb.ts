@@ -93,7 +93,7 @@ function bitsOf(cidr: string): { bytes: number[]; prefix: number } {
 }
 
 /** Build the database bytes. Later (more specific) networks may sit inside earlier ones. */
-export function buildMmdb(networks: MmdbNetwork[], meta: { databaseType?: string } = {}): Buffer {
+export function buildMmdb(networks: MmdbNetwork[], meta: { databaseType?: string; buildEpoch?: Date } = {}): Buffer {
   const nodes: Array<[RecordRef, RecordRef]> = [[{ t: 'empty' }, { t: 'empty' }]];
   const data: Buffer[] = [];
   const dataOffsets: number[] = [];
@@ -140,7 +140,7 @@ export function buildMmdb(networks: MmdbNetwork[], meta: { databaseType?: string
     languages: ['en'],
     binary_format_major_version: 2,
     binary_format_minor_version: 0,
-    build_epoch: BigInt(Math.floor(Date.UTC(2026, 0, 1) / 1000)),
+    build_epoch: BigInt(Math.floor((meta.buildEpoch?.getTime() ?? Date.UTC(2026, 0, 1)) / 1000)),
     description: { en: 'Jellyguard test GeoIP database' },
   });
   return Buffer.concat([tree, Buffer.alloc(16), ...data, Buffer.from('ABCDEF4D61784D696E642E636F6D', 'hex'), metadata]);

@@ -213,3 +213,62 @@ export function systemInfo(st: JellyfinState, localAddress: string): Record<stri
     SystemArchitecture: 'X64',
   };
 }
+
+/**
+ * MediaBrowser.Common/Net/NetworkConfiguration.cs (the named configuration "network", as
+ * `GET /System/Configuration/network` returns it), with its defaults.
+ */
+export interface NetworkConfigurationDto {
+  BaseUrl: string;
+  EnableHttps: boolean;
+  RequireHttps: boolean;
+  CertificatePath: string;
+  CertificatePassword: string;
+  InternalHttpPort: number;
+  InternalHttpsPort: number;
+  PublicHttpPort: number;
+  PublicHttpsPort: number;
+  AutoDiscovery: boolean;
+  EnableUPnP: boolean;
+  EnableIPv4: boolean;
+  EnableIPv6: boolean;
+  EnableRemoteAccess: boolean;
+  LocalNetworkSubnets: string[];
+  LocalNetworkAddresses: string[];
+  KnownProxies: string[];
+  IgnoreVirtualInterfaces: boolean;
+  VirtualInterfaceNames: string[];
+  EnablePublishedServerUriByRequest: boolean;
+  PublishedServerUriBySubnet: string[];
+  RemoteIPFilter: string[];
+  IsRemoteIPFilterBlacklist: boolean;
+}
+
+export function networkConfigurationDto(baseUrl: string, overrides: Partial<NetworkConfigurationDto>): NetworkConfigurationDto {
+  return {
+    BaseUrl: baseUrl,
+    EnableHttps: false,
+    RequireHttps: false,
+    CertificatePath: '',
+    CertificatePassword: '',
+    InternalHttpPort: 8096,
+    InternalHttpsPort: 8920,
+    PublicHttpPort: 8096,
+    PublicHttpsPort: 8920,
+    AutoDiscovery: true,
+    EnableUPnP: false,
+    EnableIPv4: true,
+    EnableIPv6: false,
+    EnableRemoteAccess: true,
+    LocalNetworkSubnets: [],
+    LocalNetworkAddresses: [],
+    KnownProxies: [],
+    IgnoreVirtualInterfaces: true,
+    VirtualInterfaceNames: ['veth'],
+    EnablePublishedServerUriByRequest: false,
+    PublishedServerUriBySubnet: [],
+    RemoteIPFilter: [],
+    IsRemoteIPFilterBlacklist: false,
+    ...overrides,
+  };
+}

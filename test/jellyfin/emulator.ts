@@ -14,7 +14,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse }
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { readCredentials, type CredentialRules, type JellyfinVersion } from './credentials.ts';
-import { authenticationResultDto } from './dto.ts';
+import { authenticationResultDto, networkConfigurationDto, type NetworkConfigurationDto } from './dto.ts';
 import {
   decodePathPercent,
   equalsIgnoreCase,
@@ -58,6 +58,8 @@ export interface EmulatorOptions {
   host?: string;
   /** NetworkConfiguration.KnownProxies: X-Forwarded-For is believed only from these peers. */
   knownProxies?: string[];
+  /** The rest of NetworkConfiguration (`GET /System/Configuration/network`); KnownProxies comes from `knownProxies`. */
+  network?: Partial<Omit<NetworkConfigurationDto, 'KnownProxies' | 'BaseUrl'>>;
   /** Injected clock (ms since epoch) for Quick Connect expiry and dates. */
   now?: () => number;
   serverName?: string;
@@ -88,6 +90,8 @@ export interface Emulator {
   requests: Array<{ method: string; url: string; headers: Record<string, string | string[] | undefined> }>;
   /** Hits on the password-login endpoints (AuthenticateByName and /Users/{id}/Authenticate), any outcome. */
   loginAttempts: number;
+  /** The network configuration, changeable at run time (as the dashboard would). */
+  network: NetworkConfigurationDto;
 }
 
 const VERSION_STRING: Record<JellyfinVersion, string> = { '10.10': '10.10.7', '10.11': '10.11.11', '12.0': '12.0.0' };
@@ -124,7 +128,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const now = opts.now ?? (() => Date.now());
   const lockout = lockoutFromPolicy(opts.loginAttemptsBeforeLockout ?? -1);
   const mediaSize = opts.mediaSize ?? 10 * 1024 * 1024;
-  const knownProxies = new Set((opts.knownProxies ?? []).map(normalizeIp));
+  const network = networkConfigurationDto(baseUrl, { ...(opts.network ?? {}), KnownProxies: [...(opts.knownProxies ?? [])] });
+  // ForwardedHeadersMiddleware reads the list as configured (changes apply at once here; Jellyfin reloads it too).
+  const knownProxies = { has: (ip: string) => network.KnownProxies.map(normalizeIp).includes(ip) };
   const branding = { SplashscreenEnabled: false, ...(opts.branding ?? {}) };
   const itemId = newGuidN();
   const st = new JellyfinState({
@@ -268,6 +274,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         countLoginAttempt: () => {
           loginAttempts++;
         },
+        namedConfiguration: (key) => (key.toLowerCase() === 'network' ? network : undefined),
       };
       return reply(match.route.handle(ctx));
     } catch (e) {
@@ -276,7 +283,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     }
   }
 
-  const commonHeaders = (): Record<string, string> => ({ Server: 'Kestrel', 'X-Response-Time-ms': '1' });
+  // Kestrel writes a Date header; it follows the emulator's clock (a test of clock skew moves it).
+  const commonHeaders = (): Record<string, string> => ({ Date: new Date(now()).toUTCString(), Server: 'Kestrel', 'X-Response-Time-ms': '1' });
 
   function record(req: IncomingMessage): void {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } });
@@ -383,6 +391,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       st.cfg.quickConnectEnabled = v;
     },
     requests,
+    network,
     get loginAttempts() {
       return loginAttempts;
     },

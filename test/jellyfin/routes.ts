@@ -43,6 +43,8 @@ export interface RequestContext {
   /** AuthorizationContext.GetAuthorizationInfo(Request) re-read with the decoded query (controllers call it). */
   credentials(): RequestCredentials;
   countLoginAttempt(): void;
+  /** IConfigurationManager.GetConfiguration(key): a named configuration ("network"), or undefined. */
+  namedConfiguration(key: string): unknown;
 }
 
 export interface Route {
@@ -500,6 +502,17 @@ export const routes: Route[] = [
     template: 'System/Info',
     policy: 'default',
     handle: (ctx) => json(ctx, systemInfo(ctx.st, ctx.localAddress)),
+  },
+  {
+    // ConfigurationController.GetNamedConfiguration: [Authorize] (DefaultAuthorization), so an API key or
+    // any user may read it; an unknown key is a ResourceNotFoundException (404).
+    methods: ['GET'],
+    template: 'System/Configuration/{key}',
+    policy: 'default',
+    handle: (ctx) => {
+      const value = ctx.namedConfiguration(ctx.params['key'] ?? '');
+      return value === undefined ? emptyReply(404) : json(ctx, value);
+    },
   },
   {
     methods: ['GET'],

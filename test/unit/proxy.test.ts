@@ -747,13 +747,14 @@ describe('upgrade (WebSocket)', () => {
     const code2 = await within(new Promise<number>((r) => ws2.once('close', (code: number) => r(code))), 5_000, 'client close');
     expect(code2).toBe(4002);
 
-    // and abruptly: the upstream's TCP connection dies
+    // and abruptly: the upstream's TCP connection dies without a close frame; the gateway sends the
+    // client one (1001 going away) rather than leaving it an abnormal closure (1006)
     handleUpgrade = (req, socket, head) => {
       wss.handleUpgrade(req, socket, head, (w) => setTimeout(() => w.terminate(), 20));
     };
     const ws3 = await open('/socket');
     const code3 = await within(new Promise<number>((r) => ws3.once('close', (code: number) => r(code))), 5_000, 'client close');
-    expect(code3).toBe(1006);
+    expect(code3).toBe(1001);
   });
 
   it('relays a non-101 answer to the client and closes both sides', async () => {
