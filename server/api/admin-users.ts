@@ -120,6 +120,20 @@ export function mountAdminUserRoutes(router: Router<GatewayState>, services: Ser
     ctx.body = await presentAdminUser(services, target);
   });
 
+  /**
+   * The owner hears of an administrator's change to their factors too (their phones, and the address
+   * that was theirs before it): an admin's stolen session must not change someone's keys unnoticed.
+   */
+  const tellOwner = async (ctx: GatewayContext, target: Person, what: string, to?: string) => {
+    const by = (await services.users.get(ctx.state.session!.userId))?.name ?? 'an administrator';
+    services.guard.notifiers.notifyUser(target.id, {
+      kind: 'factor_change',
+      title: `Jellyfin: the sign-in keys of ${target.name} changed`,
+      text: `${what} by the administrator ${by} (address ${ctx.state.client.ip}). If you did not ask for this, tell your administrator.\n`,
+      ...(to ? { to } : {}),
+    });
+  };
+
   router.put('/Users/:id', admin, async (ctx) => {
     const id = idParam(ctx);
     const input = await readJson(ctx, AdminUserUpdateSchema);
@@ -134,13 +148,16 @@ export function mountAdminUserRoutes(router: Router<GatewayState>, services: Ser
       audit(ctx, 'factor.settings.changed', target, { requireSecondFactor: input.requireSecondFactor });
     }
     if (input.email !== undefined) {
+      const previous = (await factors.email.address(id))?.email;
       if (input.email === null) {
         await factors.email.removeAddress(id);
         await factors.afterPrimaryRemoved(id);
         audit(ctx, 'factor.email.removed', target);
+        if (previous) await tellOwner(ctx, target, 'Your e-mail address was removed', previous);
       } else {
         await factors.email.setAddress(id, input.email, 'admin');
         audit(ctx, 'factor.email.confirmed', target, { setBy: 'admin' });
+        if (previous !== input.email) await tellOwner(ctx, target, `Your e-mail address was changed to ${input.email}`, previous);
       }
     }
     noStore(ctx);
@@ -153,7 +170,9 @@ export function mountAdminUserRoutes(router: Router<GatewayState>, services: Ser
     const target = await person(services, id);
     if (!target) throw new HttpError(404, 'unknown_user', 'No such user.');
     const before = await presentAdminUser(services, target);
+    const address = (await factors.email.address(id))?.email;
     await factors.resetAll(id);
+    await tellOwner(ctx, target, 'All your second factors (authenticator app, passkeys, phones, e-mail codes, recovery codes) were reset', address);
     audit(ctx, 'factor.reset', target, { had: before.factors, trustedBrowsers: before.trustedBrowsers });
     noStore(ctx);
     ctx.body = await presentAdminUser(services, target);

@@ -1,3 +1,4 @@
+import type { Notice } from '../../server/guard/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../server/clock.ts';
 import { startEmulator, type Emulator } from '../jellyfin/emulator.ts';
@@ -36,6 +37,8 @@ describe('admin endpoints', () => {
   let adminToken = '';
   let aliceToken = '';
   let alice = { secret: '', recoveryCodes: [] as string[] };
+  /** What the users' phones and e-mail were told (the guard's notifiers). */
+  const notices: Array<{ userId: string; notice: Notice }> = [];
 
   beforeAll(async () => {
     jf = await startEmulator({
@@ -47,6 +50,7 @@ describe('admin endpoints', () => {
     });
     gw = await startGateway({ upstreamUrl: jf.url, clock, config: { JellyfinApiKey: jf.createApiKey('jellyguard') } });
     tapAudit(gw, audit);
+    gw.gateway.services.guard.addNotifier({ notifyUser: (userId, notice) => notices.push({ userId, notice }), alertAdmins: () => {} });
     adminToken = await login200(gw, 'admin', 'admin-pw', 'admin-web');
     aliceToken = await login200(gw, 'alice', 'alice-pw', 'alice-web');
     alice = await enrollTotp(gw, aliceToken);
@@ -128,6 +132,8 @@ describe('admin endpoints', () => {
     const reset = audit.find((e) => e.type === 'factor.reset');
     expect(reset).toMatchObject({ userId: id, userName: 'alice', outcome: 'success' });
     expect(reset?.detail).toMatchObject({ by: jf.user('admin').id });
+    // alice hears of it (her phones and the address she had).
+    expect(notices.some((n) => n.userId === id && /were reset by the administrator admin/.test(n.notice.text))).toBe(true);
     const token = await login200(gw, 'alice', 'alice-pw', 'alice-3');
     expect(gw.gateway.tokens.isVerified(token)).toBe(true);
     // Her old codes are gone with the factor.
