@@ -130,7 +130,8 @@ export function mountAdminUserRoutes(router: Router<GatewayState>, services: Ser
       kind: 'factor_change',
       title: `Jellyfin: the sign-in keys of ${target.name} changed`,
       text: `${what} by the administrator ${by} (address ${ctx.state.client.ip}). If you did not ask for this, tell your administrator.\n`,
-      ...(to ? { to } : {}),
+      // E-mail goes to the address the user had before; with none, the phones alone are told.
+      ...(to ? { to } : { channels: ['push'] }),
     });
   };
 

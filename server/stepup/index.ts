@@ -372,12 +372,12 @@ export class StepUp {
     const { session } = actor;
     if (!isFactorAction(action)) return false;
     if (this.deps.clock.now() - session.createdAt > RECENT_SIGN_IN_MS) return false;
-    // Only where a person typed the password: a browser or the Authenticator, never a TV or a script.
-    if (!CHALLENGE_CLIENT_NAMES.has((session.client ?? '').toLowerCase())) return false;
     // Whether the account has a key at all — enabled or not: a method the admin turned off must not open this.
     const f = this.deps.factors;
     const hasKey = (await f.totp.isEnrolled(session.userId)) || (await f.passkeys.count(session.userId)) > 0;
-    return hasKey ? CHALLENGE_SIGN_INS.has(session.method) : PASSWORD_SIGN_INS.has(session.method);
+    if (!hasKey) return PASSWORD_SIGN_INS.has(session.method); // the password was just checked, by any client
+    // An account with keys: a second factor just given interactively, in a browser or the Authenticator.
+    return CHALLENGE_SIGN_INS.has(session.method) && CHALLENGE_CLIENT_NAMES.has((session.client ?? '').toLowerCase());
   }
 
   /** The 401 body of an action asked without a proof (audited). */

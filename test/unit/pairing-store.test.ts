@@ -68,10 +68,14 @@ describe('step-up grants', () => {
     await grants.sweep();
   });
 
-  it('without a target are good for any target; with one, only for it', async () => {
+  it('match their target exactly: a grant without one is no grant for a code, nor one for a code for another', async () => {
     const grants = new StepUpGrants(store.db, clock, keys.hmacKey);
-    const any = await grants.issue(req('session-1', null), 'granted');
-    expect((await grants.spend(any.grant, 'session-1', 'QuickConnectAuthorize', '999999')).ok).toBe(true);
+    const none = await grants.issue(req('session-1', null), 'granted');
+    expect(await grants.spend(none.grant, 'session-1', 'QuickConnectAuthorize', '999999')).toEqual({ ok: false, reason: 'other_action' });
+    expect((await grants.spend(none.grant, 'session-1', 'QuickConnectAuthorize', null)).ok).toBe(true);
+    const one = await grants.issue(req('session-1', '123456'), 'granted');
+    expect(await grants.spend(one.grant, 'session-1', 'QuickConnectAuthorize', '999999')).toEqual({ ok: false, reason: 'other_action' });
+    expect((await grants.spend(one.grant, 'session-1', 'QuickConnectAuthorize', '123456')).ok).toBe(true);
   });
 });
 
