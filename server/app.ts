@@ -13,10 +13,11 @@ import { createPathNormalizer, isGatewayRoute } from './jellyfin/paths.ts';
 import { JellyfinProxy } from './jellyfin/proxy.ts';
 import { JellyfinClient } from './jellyfin/upstream.ts';
 import { credential, normalizeRoute, proxyToJellyfin } from './jellyfin/middleware.ts';
-import { intercept } from './jellyfin/intercept.ts';
+import { intercept, type InterceptTable } from './jellyfin/intercept.ts';
 import { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory } from './gate/index.ts';
 import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
+import { fastPath } from './fast-path.ts';
 import { passwordLogin } from './login/password.ts';
 import { defaultLoginHooks } from './login/hooks.ts';
 import { createSecondFactor } from './login/challenge-setup.ts';
@@ -139,6 +140,24 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   const router = gatewayRouter(services);
 
+  // The interceptors, by where they stand in the pipeline (the short path below consults the same tables).
+  const webIndexPage = webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) });
+  const beforeTheGate: InterceptTable = [
+    // anonymous login exchanges: the gateway reads their answers before releasing any token
+    ['/users/authenticatebyname', passwordLogin(loginDeps, loginHooks)],
+    ['/users/{id}/authenticate', passwordLogin(loginDeps, loginHooks)],
+    ['/users/authenticatewithquickconnect', quickConnect.exchange],
+    ['/quickconnect/initiate', quickConnect.initiate],
+  ];
+  const afterTheGate: InterceptTable = [
+    // interceptors that act for a verified session
+    ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
+    ['/sessions/logout', logout({ ...loginDeps, audit: () => services.audit })],
+    // jellyfin-web's page gets the script that leads to the gateway's login page
+    ['/web/index.html', webIndexPage],
+    ['/web', webIndexPage],
+  ];
+
   // The pipeline.
   const app = new Koa<GatewayState>({ proxy: false });
   app.use(errorHandler(log));
@@ -147,29 +166,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.use(normalizeRoute(paths)); //                           2. the one path normalizer
   app.use(credential()); //                                    3. the one credential reader, all five forms
   app.use(ours(router.routes() as GatewayMiddleware, notOurs)); // 4. the gateway's own routes, never forwarded
-  app.use(
-    intercept([
-      // 5. anonymous login exchanges: the gateway reads their answers before releasing any token
-      ['/users/authenticatebyname', passwordLogin(loginDeps, loginHooks)],
-      ['/users/{id}/authenticate', passwordLogin(loginDeps, loginHooks)],
-      ['/users/authenticatewithquickconnect', quickConnect.exchange],
-      ['/quickconnect/initiate', quickConnect.initiate],
-    ]),
-  );
+  app.use(intercept(beforeTheGate)); //                        5. anonymous login exchanges
   app.use(tokenGate(gate)); //                                 6. the token gate
-  app.use(
-    intercept([
-      // 7. interceptors that act for a verified session
-      ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
-      ['/sessions/logout', logout({ ...loginDeps, audit: () => services.audit })],
-      // jellyfin-web's page gets the script that leads to the gateway's login page
-      ['/web/index.html', webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) })],
-      ['/web', webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) })],
-    ]),
-  );
+  app.use(intercept(afterTheGate)); //                         7. interceptors that act for a verified session
   app.use(proxyToJellyfin(proxy)); //                          8. everything else, streamed
 
-  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, app.callback());
+  // Most requests need nothing from the gateway but the gate: they take a short path through the same
+  // steps 1–4 and 6 (the same functions, no Koa context) straight to step 8; any other request — banned,
+  // unreadable path, ours, intercepted, a token memory cannot vouch for — goes through the pipeline above.
+  const handle = fastPath(
+    { trustedProxies, forwardedHeader, guard, paths, intercepted: [beforeTheGate, afterTheGate], gate, proxy },
+    app.callback(),
+  );
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, handle);
   // WebSocket and any other upgrade: the same address, path, credential and gate steps, then piped.
   server.on('upgrade', handleUpgrade({ trustedProxies, forwardedHeader, paths, gate, proxy, log, guard }));
 
