@@ -288,3 +288,26 @@ export function startNodeChild(
     });
   });
 }
+
+/** RSS of a process and its direct children (nginx: master + worker), MB. */
+export const familyRssMb = (pid: number) => family(pid).reduce((sum, p) => sum + (statusKb(p, 'VmRSS') || 0), 0) / 1024;
+
+/**
+ * Open `n` keep-alive connections at once (one request each, all in flight together so each gets its own
+ * connection) and keep them open, idle, until `close()`.
+ */
+export async function holdConnections(url: string, headers: Record<string, string>, n: number): Promise<{ failed: number; close(): Promise<void> }> {
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections: n, pipelining: 1, keepAliveTimeout: 600_000, keepAliveMaxTimeout: 600_000 });
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      pool
+        .request({ path: u.pathname, method: 'GET', headers })
+        .then((r) => r.body.dump())
+        .catch(() => void failed++),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 1000)); // let the target settle (buffers freed, timers armed)
+  return { failed, close: () => pool.destroy() };
+}
