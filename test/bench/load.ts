@@ -189,19 +189,27 @@ function family(pid: number): number[] {
   return pids;
 }
 
-/** CPU seconds (user + system) used so far by a process and its children. */
-export function cpuSeconds(pid: number): number {
-  let ticks = 0;
+/** CPU seconds used so far by a process and its children, in user space and in the kernel. */
+export function cpuTimes(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const p of family(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      user += Number(fields[11]);
+      system += Number(fields[12]);
     } catch {
       /* exited */
     }
   }
-  return ticks / CLK_TCK;
+  return { user: user / CLK_TCK, system: system / CLK_TCK };
+}
+
+/** CPU seconds (user + system) used so far by a process and its children. */
+export function cpuSeconds(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.system;
 }
 
 function statusKb(pid: number, key: 'VmRSS' | 'VmHWM'): number {

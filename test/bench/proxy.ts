@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import {
   cannon,
   cpuSeconds,
+  cpuTimes,
   hasCurl,
   hasWrk,
   paced,
@@ -102,13 +103,14 @@ class Samples {
   }
 }
 
-async function smallLoad(t: Target, headers: Record<string, string>, seconds: number): Promise<{ r: RateResult; cpuUs: number }> {
-  const before = cpuSeconds(t.pid);
+async function smallLoad(t: Target, headers: Record<string, string>, seconds: number): Promise<{ r: RateResult; cpuUs: number; systemUs: number }> {
+  const before = cpuTimes(t.pid);
   const url = `${t.url}/small.json`;
   const r = hasWrk() ? await wrk(url, headers, 50, seconds) : await cannon(url, headers, 50, seconds);
-  const cpu = cpuSeconds(t.pid) - before;
+  const after = cpuTimes(t.pid);
   if (r.errors > 0) log(`${t.key}: ${r.errors} errors / non-2xx during the small-request load`);
-  return { r, cpuUs: (cpu / Math.max(1, r.requests)) * 1e6 };
+  const per = (s: number) => (s / Math.max(1, r.requests)) * 1e6;
+  return { r, cpuUs: per(after.user + after.system - before.user - before.system), systemUs: per(after.system - before.system) };
 }
 
 const fmt = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits));
@@ -215,9 +217,9 @@ async function main(): Promise<void> {
         log(`profile: warm-up, then ${SECONDS * 2}s of small requests on the gateway, profiled`);
         await smallLoad(g, headers, 3);
         await gw.command('start', 'PROFILING');
-        const { r, cpuUs } = await smallLoad(g, headers, SECONDS * 2);
+        const { r, cpuUs, systemUs } = await smallLoad(g, headers, SECONDS * 2);
         await gw.command(`stop ${keep}`, 'PROFILED');
-        log(`gateway under profile: ${fmt(r.rps)} req/s, ${fmt(cpuUs)} µs CPU/request`);
+        log(`gateway under profile: ${fmt(r.rps)} req/s, ${fmt(cpuUs)} µs CPU/request (${fmt(systemUs)} µs in the kernel)`);
       }
       process.stdout.write(`profile: ${keep}\n${summarize(keep, 40)}\n`);
       return;
@@ -234,12 +236,13 @@ async function main(): Promise<void> {
       log(`round ${round}/${ROUNDS}: small JSON at 50 connections, ${SECONDS}s per target`);
       for (const t of targets) {
         const peak = t.gateway ? new PeakRss(t.pid) : undefined;
-        const { r, cpuUs } = await smallLoad(t, headers, SECONDS);
+        const { r, cpuUs, systemUs } = await smallLoad(t, headers, SECONDS);
         if (peak) s.add(t.key, 'rssSmall', peak.stop());
         s.add(t.key, 'rps', r.rps);
         s.add(t.key, 'p50', r.p50Ms);
         s.add(t.key, 'p99', r.p99Ms);
         s.add(t.key, 'cpuUs', cpuUs);
+        s.add(t.key, 'systemUs', systemUs);
       }
       for (const rate of RATES) {
         log(`round ${round}/${ROUNDS}: fixed ${rate.toLocaleString('en')} req/s, ${SECONDS}s per target`);
@@ -295,6 +298,7 @@ async function main(): Promise<void> {
     line('  p50 latency ms', 'p50', 2);
     line('  p99 latency ms', 'p99', 2);
     line('  CPU µs per request (that process)', 'cpuUs', 1);
+    line('    of which in the kernel (system time)', 'systemUs', 1);
     for (const rate of RATES) {
       line(`p50 ms at a fixed ${rate.toLocaleString('en')} req/s`, `fixedP50@${rate}`, 3);
       line(`p99 ms at a fixed ${rate.toLocaleString('en')} req/s`, `fixedP99@${rate}`, 3);
