@@ -205,6 +205,7 @@ async function main(): Promise<void> {
     if (PROFILE) {
       const g = targets[1] as Target;
       const keep = path.join(tmpdir(), `jellyguard-gateway-${Date.now()}.cpuprofile`);
+      let profiledRequests: number | undefined;
       if (PROFILE === 'stream') {
         log('profile: 1 GiB streams through the gateway (one warm-up, then four at once, profiled)');
         await stream(`${g.url}/big.bin`, headers, 1);
@@ -220,8 +221,9 @@ async function main(): Promise<void> {
         const { r, cpuUs, systemUs } = await smallLoad(g, headers, SECONDS * 2);
         await gw.command(`stop ${keep}`, 'PROFILED');
         log(`gateway under profile: ${fmt(r.rps)} req/s, ${fmt(cpuUs)} µs CPU/request (${fmt(systemUs)} µs in the kernel)`);
+        profiledRequests = r.requests;
       }
-      process.stdout.write(`profile: ${keep}\n${summarize(keep, 40)}\n`);
+      process.stdout.write(`profile: ${keep}\n${summarize(keep, 40, profiledRequests)}\n`);
       return;
     }
 
