@@ -297,6 +297,16 @@ export function startNodeChild(
   });
 }
 
+/** The median of a few RSS samples over a second: a garbage collection in between moves one sample only. */
+export async function settledRssMb(pid: number): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    samples.push(familyRssMb(pid));
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return samples.sort((a, b) => a - b)[samples.length >> 1] as number;
+}
+
 /** RSS of a process and its direct children (nginx: master + worker), MB. */
 export const familyRssMb = (pid: number) => family(pid).reduce((sum, p) => sum + (statusKb(p, 'VmRSS') || 0), 0) / 1024;
 

@@ -35,6 +35,7 @@ import {
   paced,
   PeakRss,
   familyRssMb,
+  settledRssMb,
   holdConnections,
   startNodeChild,
   stream,
@@ -49,8 +50,8 @@ const QUICK = process.argv.includes('--quick');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const BASELINE = process.env.BENCH_BASELINE;
-/** Idle keep-alive connections held open to measure the memory each costs. */
-const OPEN_CONNECTIONS = 1000;
+/** Idle keep-alive connections held open to measure the memory each costs (reported per 1,000). */
+const OPEN_CONNECTIONS = 3000;
 const RATES = [1000, 2000];
 const PROFILE = process.env.BENCH_PROFILE;
 const TUNABLES = 'glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=67108864:glibc.malloc.mmap_threshold=4194304';
@@ -272,9 +273,9 @@ async function main(): Promise<void> {
 
     log(`memory: ${OPEN_CONNECTIONS} idle keep-alive connections to each target`);
     for (const t of targets) {
-      const before = familyRssMb(t.pid);
+      const before = await settledRssMb(t.pid);
       const held = await holdConnections(`${t.url}/small.json`, headers, OPEN_CONNECTIONS);
-      const during = familyRssMb(t.pid);
+      const during = await settledRssMb(t.pid);
       await held.close();
       s.add(t.key, 'mbPer1000', ((during - before) * 1000) / OPEN_CONNECTIONS);
       if (held.failed > 0) log(`${t.key}: ${held.failed} of ${OPEN_CONNECTIONS} connections failed`);
