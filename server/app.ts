@@ -171,9 +171,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.use(intercept(afterTheGate)); //                         7. interceptors that act for a verified session
   app.use(proxyToJellyfin(proxy)); //                          8. everything else, streamed
 
-  // Most requests need nothing from the gateway but the gate: they take a short path through the same
-  // steps 1–4 and 6 (the same functions, no Koa context) straight to step 8; any other request — banned,
-  // unreadable path, ours, intercepted, a token memory cannot vouch for — goes through the pipeline above.
+  // Most requests need nothing from the gateway but the gate. They take a short path (server/fast-path.ts):
+  // steps 1, 2, 3 and 6 as the same functions, the checks of steps 4, 5 and 7 (ours? intercepted?), then
+  // step 8 — with no Koa context. Any other request (banned, unreadable path, ours, intercepted, a token
+  // memory cannot vouch for) goes through the pipeline above, which runs every step from the start.
   const handle = fastPath(
     { trustedProxies, forwardedHeader, guard, paths, intercepted: [beforeTheGate, afterTheGate], gate, proxy },
     app.callback(),
