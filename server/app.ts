@@ -13,10 +13,11 @@ import { createPathNormalizer, isGatewayRoute } from './jellyfin/paths.ts';
 import { JellyfinProxy } from './jellyfin/proxy.ts';
 import { JellyfinClient } from './jellyfin/upstream.ts';
 import { credential, normalizeRoute, proxyToJellyfin } from './jellyfin/middleware.ts';
-import { intercept } from './jellyfin/intercept.ts';
+import { intercept, type InterceptTable } from './jellyfin/intercept.ts';
 import { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory, revokeSession } from './gate/index.ts';
 import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
+import { fastPath } from './fast-path.ts';
 import { drainable } from './shutdown.ts';
 import { Health } from './health/index.ts';
 import { passwordLogin } from './login/password.ts';
@@ -166,6 +167,27 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const router = gatewayRouter(services);
   const changePassword = passwordChange({ ...loginDeps, guard, stepUp, jellyfin, audit: () => services.audit });
 
+  // The interceptors, by where they stand in the pipeline (the short path below consults the same tables).
+  const webIndexPage = webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) });
+  const beforeTheGate: InterceptTable = [
+    // anonymous login exchanges: the gateway reads their answers before releasing any token
+    ['/users/authenticatebyname', passwordLogin(loginDeps, loginHooks)],
+    ['/users/{id}/authenticate', passwordLogin(loginDeps, loginHooks)],
+    ['/users/authenticatewithquickconnect', quickConnect.exchange],
+    ['/quickconnect/initiate', quickConnect.initiate],
+  ];
+  const afterTheGate: InterceptTable = [
+    // interceptors that act for a verified session
+    ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
+    ['/sessions/logout', logout({ ...loginDeps, audit: () => services.audit })],
+    // a password change checks the current password: counted like a sign-in; other sessions signed out
+    ['/users/password', changePassword],
+    ['/users/{id}/password', changePassword],
+    // jellyfin-web's page gets the script that leads to the gateway's login page
+    ['/web/index.html', webIndexPage],
+    ['/web', webIndexPage],
+  ];
+
   // The pipeline.
   const app = new Koa<GatewayState>({ proxy: false });
   // Errors after a response began (a client gone, a request body timed out) go to the log, not stderr.
@@ -176,31 +198,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.use(normalizeRoute(paths)); //                           2. the one path normalizer
   app.use(credential()); //                                    3. the one credential reader, all five forms
   app.use(ours(router.routes() as GatewayMiddleware, notOurs)); // 4. the gateway's own routes, never forwarded
-  app.use(
-    intercept([
-      // 5. anonymous login exchanges: the gateway reads their answers before releasing any token
-      ['/users/authenticatebyname', passwordLogin(loginDeps, loginHooks)],
-      ['/users/{id}/authenticate', passwordLogin(loginDeps, loginHooks)],
-      ['/users/authenticatewithquickconnect', quickConnect.exchange],
-      ['/quickconnect/initiate', quickConnect.initiate],
-    ]),
-  );
+  app.use(intercept(beforeTheGate)); //                        5. anonymous login exchanges
   app.use(tokenGate(gate)); //                                 6. the token gate
-  app.use(
-    intercept([
-      // 7. interceptors that act for a verified session
-      ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
-      ['/sessions/logout', logout({ ...loginDeps, audit: () => services.audit })],
-      // a password change checks the current password: counted like a sign-in; other sessions signed out
-      ['/users/password', changePassword],
-      ['/users/{id}/password', changePassword],
-      // jellyfin-web's page gets the script that leads to the gateway's login page
-      ['/web/index.html', webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) })],
-      ['/web', webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) })],
-    ]),
-  );
+  app.use(intercept(afterTheGate)); //                         7. interceptors that act for a verified session
   app.use(proxyToJellyfin(proxy)); //                          8. everything else, streamed
 
+  // Most requests need nothing from the gateway but the gate. They take a short path (server/fast-path.ts):
+  // steps 1, 2, 3 and 6 as the same functions, the checks of steps 4, 5 and 7 (ours? intercepted?), then
+  // step 8 — with no Koa context. Any other request (banned, unreadable path, ours, intercepted, a token
+  // memory cannot vouch for) goes through the pipeline above, which runs every step from the start.
+  const handle = fastPath(
+    { trustedProxies, forwardedHeader, guard, paths, intercepted: [beforeTheGate, afterTheGate], gate, proxy },
+    app.callback(),
+  );
   // requestTimeout bounds receiving a whole request (headers and body), so a slow body cannot hold a
   // connection for ever; responses (streams) are not limited by it.
   const requestTimeout = config.RequestTimeoutSeconds * 1000;
@@ -212,7 +222,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)),
       keepAliveTimeout: 65_000,
     },
-    app.callback(),
+    handle,
   );
   const drain = drainable(server);
   if (metrics) {

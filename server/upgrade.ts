@@ -2,12 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from './log.ts';
 import type { CidrList } from './net/cidr.ts';
-import { resolveClientAddress } from './net/client-address.ts';
+import { clientOf } from './net/middleware.ts';
 import type { PathNormalizer } from './jellyfin/paths.ts';
 import { isGatewayRoute } from './jellyfin/paths.ts';
-import { readCredential } from './jellyfin/credentials.ts';
-import { rawPathOf, rawQueryOf } from './jellyfin/middleware.ts';
-import { forwardInfo } from './jellyfin/forwarding.ts';
+import { credentialOf, forwardInfoOf, rawPathOf, routeOf } from './jellyfin/middleware.ts';
+import { banOf } from './guard/middleware.ts';
 import { refuseUpgrade, type JellyfinProxy } from './jellyfin/proxy.ts';
 import type { TokenGate } from './gate/index.ts';
 import type { Guard } from './guard/index.ts';
@@ -35,12 +34,12 @@ export function handleUpgrade(deps: UpgradeDeps) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     const url = req.url ?? '/';
-    const client = resolveClientAddress(req.socket.remoteAddress ?? '', req.headers, deps.trustedProxies, deps.forwardedHeader);
-    if (deps.guard?.refusal(client, req.headers, req.headersDistinct, rawQueryOf(url))) return refuseUpgrade(socket, 403, REFUSED);
-    const route = deps.paths.normalize(rawPathOf(url));
+    const client = clientOf(req, deps.trustedProxies, deps.forwardedHeader);
+    if (deps.guard && banOf(deps.guard, client, req)) return refuseUpgrade(socket, 403, REFUSED);
+    const route = routeOf(deps.paths, req);
     if (route === null || isGatewayRoute(route)) return refuseUpgrade(socket, 403, REFUSED);
-    const { candidates } = readCredential(req.headers, req.headersDistinct, rawQueryOf(url));
-    const forward = () => deps.proxy.upgrade(req, socket, head, forwardInfo(client, 'encrypted' in req.socket, req.headers.host));
+    const { candidates } = credentialOf(req);
+    const forward = () => deps.proxy.upgrade(req, socket, head, forwardInfoOf(req, client));
     if (candidates.length === 0) return forward();
     const refuse = (reason: string) => {
       deps.gate.noteRefusal(client.ip, reason, { path: rawPathOf(url), upgrade: true });

@@ -21,14 +21,21 @@ export interface TokenEntry {
 export type TokenInfo = Pick<TokenEntry, 'userId'> &
   Partial<Pick<TokenEntry, 'deviceId' | 'deviceName' | 'client' | 'appVersion' | 'ip'>> & { method: string };
 
+/** Tokens whose hash `lookup` remembers; past this the memo starts afresh. */
+const HASH_MEMO_MAX = 4096;
+
 /**
- * The registry of tokens issued through the gateway. The hot path (`lookup`) is one HMAC and one Map
- * lookup; the table is loaded once at start-up and every change is written through to SQLite in one
- * transaction, so a restart loses nothing. Last-seen times are flushed in batches, not per request.
+ * The registry of tokens issued through the gateway. The hot path (`lookup`) is two Map lookups: the
+ * HMAC of a token in use is remembered in memory (`hashMemo`, tokens the registry knows only, bounded,
+ * never written anywhere), so it is computed once rather than on every request; the entry itself is always
+ * read from `byHash`, so a forgotten or replaced token fails at once. The table is loaded once at start-up
+ * and every change is written through to SQLite in one transaction, so a restart loses nothing. Last-seen
+ * times are flushed in batches, not per request.
  */
 export class TokenRegistry {
   private readonly byHash = new Map<string, TokenEntry>();
   private readonly seenDirty = new Set<string>();
+  private readonly hashMemo = new Map<string, string>();
 
   constructor(
     private readonly db: DB,
@@ -49,10 +56,17 @@ export class TokenRegistry {
 
   /** The entry for a token, or undefined. Touches last-seen in memory only. */
   lookup(token: string): TokenEntry | undefined {
-    const entry = this.byHash.get(this.hash(token));
+    const memo = this.hashMemo.get(token);
+    const entry = this.byHash.get(memo ?? this.hash(token));
     if (entry) {
+      if (memo === undefined) {
+        if (this.hashMemo.size >= HASH_MEMO_MAX) this.hashMemo.clear();
+        this.hashMemo.set(token, entry.tokenHash);
+      }
       entry.lastSeenAt = this.clock.now();
       this.seenDirty.add(entry.tokenHash);
+    } else if (memo !== undefined) {
+      this.hashMemo.delete(token); // forgotten or replaced since: keep no revoked token in memory
     }
     return entry;
   }

@@ -1,14 +1,25 @@
+import type { IncomingMessage } from 'node:http';
 import type { GatewayMiddleware } from '../context.ts';
+import type { ClientAddress } from '../net/client-address.ts';
+import { rawQueryOf } from '../jellyfin/middleware.ts';
+import type { Ban } from './bans.ts';
 import type { Guard } from './index.ts';
 
 /**
+ * The ban that refuses this request, if any: memory only, one Map lookup when any ban exists, nothing at
+ * all when none does. The query is read as the credential reader reads it (the API-key exception).
+ */
+export function banOf(guard: Pick<Guard, 'refusal'>, client: ClientAddress, req: IncomingMessage): Ban | undefined {
+  return guard.refusal(client, req.headers, req.headersDistinct, rawQueryOf(req.url ?? '/'));
+}
+
+/**
  * Pipeline step 2, right after the client address: a banned address is refused before anything else
- * (our own routes, logins, the proxy), with a clear 429 + Retry-After (403 when permanent). Memory only:
- * one Map lookup when any ban exists, nothing at all when none does.
+ * (our own routes, logins, the proxy), with a clear 429 + Retry-After (403 when permanent).
  */
 export function guardAddress(guard: Guard): GatewayMiddleware {
   return (ctx, next) => {
-    const ban = guard.refusal(ctx.state.client, ctx.req.headers, ctx.req.headersDistinct, ctx.querystring);
+    const ban = banOf(guard, ctx.state.client, ctx.req);
     if (!ban) return next();
     // Answered here rather than thrown: under a flood this is the hottest path (no stack trace to build).
     const e = guard.banError(ban, false);

@@ -358,23 +358,31 @@ function addHeaderTokens(
   known: string | undefined,
   knownParams: Map<string, string> | null,
 ): void {
-  const addFrom = (v: string): void => {
-    const params = v === known && knownParams !== null ? knownParams : looseHeaderParameters(v);
-    if (params === null) return;
-    for (const [k, val] of params) {
-      if (k === 'Token') set.add(val);
-      else if (k.length >= 5) {
-        const t = k.length === 5 ? k : k.trim(); // only the Kelvin sign folds to ASCII keeping length 1
-        if (t.length === 5 && looseFold(t) === 'token') set.add(val);
-      }
-    }
-  };
-  for (const v of values) addFrom(v);
+  for (const v of values) addTokensOf(set, v, known, knownParams);
   if (values.length > 1) {
-    addFrom(values.join(','));
-    addFrom(values.join(', '));
+    addTokensOf(set, values.join(','), known, knownParams);
+    addTokensOf(set, values.join(', '), known, knownParams);
   }
-  if (merged !== undefined && merged !== values[0] && values.length <= 1) addFrom(merged);
+  if (merged !== undefined && merged !== values[0] && values.length <= 1) addTokensOf(set, merged, known, knownParams);
+}
+
+/** The `Token` values of one header value (keys folded loosely). A module function: no closure per request. */
+function addTokensOf(set: CandidateSet, v: string, known: string | undefined, knownParams: Map<string, string> | null): void {
+  const params = v === known && knownParams !== null ? knownParams : looseHeaderParameters(v);
+  if (params === null) return;
+  for (const [k, val] of params) {
+    if (k === 'Token') set.add(val);
+    else if (k.length >= 5) {
+      const t = k.length === 5 ? k : k.trim(); // only the Kelvin sign folds to ASCII keeping length 1
+      if (t.length === 5 && looseFold(t) === 'token') set.add(val);
+    }
+  }
+}
+
+/** Node's merged value of a header when it is one string (repeated custom headers joined with ', '). */
+function mergedOf(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return typeof v === 'string' ? v : undefined;
 }
 
 interface QueryToken {
@@ -450,6 +458,12 @@ export function readCredential(
   }
 }
 
+/** The query forms, in Jellyfin's order of precedence. */
+const QUERY_SOURCES = [
+  ['apikey', 'query:apikey'],
+  ['api_key', 'query:api_key'],
+] as const;
+
 function read(headers: IncomingHttpHeaders, distinct: NodeJS.Dict<string[]> | undefined, rawQuery: string): Credential {
   const authorization = headerValues(headers, distinct, 'authorization');
   const embyAuthorization = headerValues(headers, distinct, 'x-emby-authorization');
@@ -496,11 +510,9 @@ function read(headers: IncomingHttpHeaders, distinct: NodeJS.Dict<string[]> | un
   // must be a candidate too. Decode the whole query (bounded rounds) and scan again (fail closed).
   const encodedQueryTokens = rawQuery.indexOf('%') !== -1 && rawQuery.length >= 7 ? wholeQueryDecodedTokens(rawQuery) : [];
   if (!token && qTokens.length > 0) {
-    for (const [name, src] of [
-      ['apikey', 'query:apikey'],
-      ['api_key', 'query:api_key'],
-    ] as const) {
-      const values = qTokens.filter((t) => t.exact === name).map((t) => t.value);
+    for (const [name, src] of QUERY_SOURCES) {
+      const values: string[] = [];
+      for (const t of qTokens) if (t.exact === name) values.push(t.value);
       const v = joinedStringValues(values);
       if (v) {
         token = v;
@@ -513,19 +525,15 @@ function read(headers: IncomingHttpHeaders, distinct: NodeJS.Dict<string[]> | un
   // --- Every form, for the gate (fail closed).
   const set = new CandidateSet();
   if (token) set.add(token);
-  const mergedOf = (name: string): string | undefined => {
-    const v = headers[name];
-    return typeof v === 'string' ? v : undefined;
-  };
   const parsedValue = paramsSource === 'authorization' ? authorization[0] : embyAuthorization[0];
   if (authorization.length > 0) addHeaderTokens(set, authorization, undefined, parsedValue, params);
   if (embyAuthorization.length > 0) {
-    addHeaderTokens(set, embyAuthorization, mergedOf('x-emby-authorization'), parsedValue, params);
+    addHeaderTokens(set, embyAuthorization, mergedOf(headers, 'x-emby-authorization'), parsedValue, params);
   }
   set.addAll(embyToken);
-  set.add(mergedOf('x-emby-token'));
+  set.add(mergedOf(headers, 'x-emby-token'));
   set.addAll(mbToken);
-  set.add(mergedOf('x-mediabrowser-token'));
+  set.add(mergedOf(headers, 'x-mediabrowser-token'));
   if (qTokens.length > 0) {
     const groups = new Map<string, string[]>();
     for (const t of qTokens) {

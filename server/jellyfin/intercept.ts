@@ -16,3 +16,11 @@ export function intercept(table: InterceptTable): GatewayMiddleware {
     return next();
   };
 }
+
+/** True when any of these tables intercepts the normalized path (the same matching as `intercept`). */
+export function isIntercepted(tables: readonly InterceptTable[], route: string): boolean {
+  for (const table of tables) {
+    for (const [pattern] of table) if (matchRoute(route, pattern) !== null) return true;
+  }
+  return false;
+}

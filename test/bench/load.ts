@@ -189,19 +189,27 @@ function family(pid: number): number[] {
   return pids;
 }
 
-/** CPU seconds (user + system) used so far by a process and its children. */
-export function cpuSeconds(pid: number): number {
-  let ticks = 0;
+/** CPU seconds used so far by a process and its children, in user space and in the kernel. */
+export function cpuTimes(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const p of family(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      user += Number(fields[11]);
+      system += Number(fields[12]);
     } catch {
       /* exited */
     }
   }
-  return ticks / CLK_TCK;
+  return { user: user / CLK_TCK, system: system / CLK_TCK };
+}
+
+/** CPU seconds (user + system) used so far by a process and its children. */
+export function cpuSeconds(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.system;
 }
 
 function statusKb(pid: number, key: 'VmRSS' | 'VmHWM'): number {
@@ -287,4 +295,37 @@ export function startNodeChild(
       });
     });
   });
+}
+
+/** The median of a few RSS samples over a second: a garbage collection in between moves one sample only. */
+export async function settledRssMb(pid: number): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    samples.push(familyRssMb(pid));
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return samples.sort((a, b) => a - b)[samples.length >> 1] as number;
+}
+
+/** RSS of a process and its direct children (nginx: master + worker), MB. */
+export const familyRssMb = (pid: number) => family(pid).reduce((sum, p) => sum + (statusKb(p, 'VmRSS') || 0), 0) / 1024;
+
+/**
+ * Open `n` keep-alive connections at once (one request each, all in flight together so each gets its own
+ * connection) and keep them open, idle, until `close()`.
+ */
+export async function holdConnections(url: string, headers: Record<string, string>, n: number): Promise<{ failed: number; close(): Promise<void> }> {
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections: n, pipelining: 1, keepAliveTimeout: 600_000, keepAliveMaxTimeout: 600_000 });
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      pool
+        .request({ path: u.pathname, method: 'GET', headers })
+        .then((r) => r.body.dump())
+        .catch(() => void failed++),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 1000)); // let the target settle (buffers freed, timers armed)
+  return { failed, close: () => pool.destroy() };
 }

@@ -1,7 +1,7 @@
 /**
  * Summarise a V8 `.cpuprofile` (from `node --cpu-prof`): self time by area (undici, Koa, node:http, the
  * proxy, native, GC…) and the top functions by self and by inclusive time.
- * CLI: `node --import tsx test/bench/profile-summary.ts <file.cpuprofile>`.
+ * CLI: `node --import tsx test/bench/profile-summary.ts <file.cpuprofile> [top] [requests]`.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +42,11 @@ export function area(frame: CallFrame): string {
   return 'other';
 }
 
-export function summarize(file: string, top = 25): string {
+/**
+ * `requests`: how many requests the profile covers; when given, times are also shown as µs per request
+ * (main-thread time: it includes moments the thread was descheduled, so it runs above /proc CPU time).
+ */
+export function summarize(file: string, top = 25, requests?: number): string {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -84,13 +88,20 @@ export function summarize(file: string, top = 25): string {
       inclByFn.set(k, (inclByFn.get(k) ?? 0) + us);
     }
   }
-  const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
-  const lines: string[] = [`busy time ${(busy / 1e6).toFixed(2)} s (idle ${(((areas.get('idle') ?? 0) / 1e6)).toFixed(2)} s)`, '', 'self time by area:'];
+  const pct = (us: number) =>
+    `${((100 * us) / busy).toFixed(1).padStart(5)}%${requests ? `  ${(us / requests).toFixed(2).padStart(6)} µs/req` : ''}`;
+  const lines: string[] = [
+    `busy time ${(busy / 1e6).toFixed(2)} s (idle ${(((areas.get('idle') ?? 0) / 1e6)).toFixed(2)} s)${requests ? `, ${requests} requests: ${(busy / requests).toFixed(1)} µs of main-thread time each` : ''}`,
+    '',
+    'self time by area:',
+  ];
   for (const [a, us] of [...areas].filter(([a]) => a !== 'idle').sort((x, y) => y[1] - x[1])) lines.push(`  ${pct(us)}  ${a}`);
   lines.push('', `top ${top} functions by self time:`);
   for (const [k, us] of [...selfByFn].sort((x, y) => y[1] - x[1]).slice(0, top)) lines.push(`  ${pct(us)}  ${k}`);
   lines.push('', `top ${top} functions by inclusive time (excluding roots):`);
   for (const [k, us] of [...inclByFn].sort((x, y) => y[1] - x[1]).filter(([k]) => !k.startsWith('(root)')).slice(0, top)) lines.push(`  ${pct(us)}  ${k}`);
+  lines.push('', 'the gateway\'s own functions by inclusive time (what each step costs with what it calls):');
+  for (const [k, us] of [...inclByFn].filter(([k]) => k.includes(' server/')).sort((x, y) => y[1] - x[1]).slice(0, 20)) lines.push(`  ${pct(us)}  ${k}`);
   return lines.join('\n');
 }
 
@@ -100,5 +111,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.stderr.write('usage: profile-summary.ts <file.cpuprofile> [top]\n');
     process.exit(2);
   }
-  process.stdout.write(summarize(file, Number(process.argv[3] ?? 25)) + '\n');
+  process.stdout.write(summarize(file, Number(process.argv[3] ?? 25), process.argv[4] ? Number(process.argv[4]) : undefined) + '\n');
 }

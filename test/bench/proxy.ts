@@ -12,24 +12,31 @@
  * CPU per request / per GiB is the target process's own user+system time (/proc), which load elsewhere
  * disturbs less than throughput does.
  *
+ * `npm run bench -- --quick`: one round of 3 s, without the no-GLIBC_TUNABLES gateway — a first look.
+ *
  * Environment: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3),
  * BENCH_GATEWAY = auto | lead | harness, BENCH_PROFILE=1 (profile the gateway under the small-request load,
- * print where time goes; BENCH_PROFILE=stream profiles 1 GiB streams instead).
+ * print where time goes; BENCH_PROFILE=stream profiles 1 GiB streams instead), BENCH_BASELINE=<dir> (also
+ * run the gateway of another checkout, e.g. `git worktree add /tmp/base main`, as "baseline": before and
+ * after in one run).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   cannon,
   cpuSeconds,
+  cpuTimes,
   hasCurl,
   hasWrk,
   paced,
   PeakRss,
-  rssMb,
+  familyRssMb,
+  settledRssMb,
+  holdConnections,
   startNodeChild,
   stream,
   wrk,
@@ -39,8 +46,13 @@ import { hasNginx, proxyConfig, startNginx, upstreamConfig } from './nginx.ts';
 import { summarize } from './profile-summary.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const QUICK = process.argv.includes('--quick');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const BASELINE = process.env.BENCH_BASELINE;
+/** Idle keep-alive connections held open to measure the memory each costs (reported per 1,000). */
+const OPEN_CONNECTIONS = 3000;
+const RATES = [1000, 2000];
 const PROFILE = process.env.BENCH_PROFILE;
 const TUNABLES = 'glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=67108864:glibc.malloc.mmap_threshold=4194304';
 const GIB = 1024 * 1024 * 1024;
@@ -56,7 +68,7 @@ async function freePort(): Promise<number> {
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
 interface Target {
-  key: 'direct' | 'gateway' | 'plain' | 'nginx';
+  key: 'direct' | 'gateway' | 'baseline' | 'plain' | 'nginx';
   url: string;
   /** The process whose CPU is this target's cost (the upstream for "direct"). */
   pid: number;
@@ -92,13 +104,14 @@ class Samples {
   }
 }
 
-async function smallLoad(t: Target, headers: Record<string, string>, seconds: number): Promise<{ r: RateResult; cpuUs: number }> {
-  const before = cpuSeconds(t.pid);
+async function smallLoad(t: Target, headers: Record<string, string>, seconds: number): Promise<{ r: RateResult; cpuUs: number; systemUs: number }> {
+  const before = cpuTimes(t.pid);
   const url = `${t.url}/small.json`;
   const r = hasWrk() ? await wrk(url, headers, 50, seconds) : await cannon(url, headers, 50, seconds);
-  const cpu = cpuSeconds(t.pid) - before;
+  const after = cpuTimes(t.pid);
   if (r.errors > 0) log(`${t.key}: ${r.errors} errors / non-2xx during the small-request load`);
-  return { r, cpuUs: (cpu / Math.max(1, r.requests)) * 1e6 };
+  const per = (s: number) => (s / Math.max(1, r.requests)) * 1e6;
+  return { r, cpuUs: per(after.user + after.system - before.user - before.system), systemUs: per(after.system - before.system) };
 }
 
 const fmt = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits));
@@ -158,8 +171,13 @@ async function main(): Promise<void> {
       { key: 'direct', url: upstream.url, pid: upstream.pid, gateway: false },
       { key: 'gateway', url: gw.url, pid: gw.pid, gateway: true },
     ];
+    if (BASELINE && !PROFILE) {
+      const base = await startNodeChild(path.join(BASELINE, 'test/bench/gateway-child.ts'), gatewayEnv(true));
+      stops.push(base.stop);
+      targets.push({ key: 'baseline', url: base.url, pid: base.pid, gateway: true });
+    }
     let plainKind = '';
-    if (!PROFILE) {
+    if (!PROFILE && !QUICK) {
       const plain = await startNodeChild(path.join(here, 'gateway-child.ts'), gatewayEnv(false));
       stops.push(plain.stop);
       plainKind = plain.kind;
@@ -172,7 +190,7 @@ async function main(): Promise<void> {
       stops.push(n.stop);
       targets.push({ key: 'nginx', url: n.url, pid: n.pid, gateway: false });
     }
-    const idleRss = new Map(targets.filter((t) => t.gateway).map((t) => [t.key, rssMb(t.pid)]));
+    const idleRss = new Map(targets.filter((t) => t.gateway).map((t) => [t.key, familyRssMb(t.pid)]));
 
     // sanity: the token passes, an unknown one does not (every proxy checks)
     for (const t of targets.filter((x) => x.key !== 'direct')) {
@@ -188,6 +206,7 @@ async function main(): Promise<void> {
     if (PROFILE) {
       const g = targets[1] as Target;
       const keep = path.join(tmpdir(), `jellyguard-gateway-${Date.now()}.cpuprofile`);
+      let profiledRequests: number | undefined;
       if (PROFILE === 'stream') {
         log('profile: 1 GiB streams through the gateway (one warm-up, then four at once, profiled)');
         await stream(`${g.url}/big.bin`, headers, 1);
@@ -200,11 +219,12 @@ async function main(): Promise<void> {
         log(`profile: warm-up, then ${SECONDS * 2}s of small requests on the gateway, profiled`);
         await smallLoad(g, headers, 3);
         await gw.command('start', 'PROFILING');
-        const { r, cpuUs } = await smallLoad(g, headers, SECONDS * 2);
+        const { r, cpuUs, systemUs } = await smallLoad(g, headers, SECONDS * 2);
         await gw.command(`stop ${keep}`, 'PROFILED');
-        log(`gateway under profile: ${fmt(r.rps)} req/s, ${fmt(cpuUs)} µs CPU/request`);
+        log(`gateway under profile: ${fmt(r.rps)} req/s, ${fmt(cpuUs)} µs CPU/request (${fmt(systemUs)} µs in the kernel)`);
+        profiledRequests = r.requests;
       }
-      process.stdout.write(`profile: ${keep}\n${summarize(keep, 40)}\n`);
+      process.stdout.write(`profile: ${keep}\n${summarize(keep, 40, profiledRequests)}\n`);
       return;
     }
 
@@ -219,20 +239,23 @@ async function main(): Promise<void> {
       log(`round ${round}/${ROUNDS}: small JSON at 50 connections, ${SECONDS}s per target`);
       for (const t of targets) {
         const peak = t.gateway ? new PeakRss(t.pid) : undefined;
-        const { r, cpuUs } = await smallLoad(t, headers, SECONDS);
+        const { r, cpuUs, systemUs } = await smallLoad(t, headers, SECONDS);
         if (peak) s.add(t.key, 'rssSmall', peak.stop());
         s.add(t.key, 'rps', r.rps);
         s.add(t.key, 'p50', r.p50Ms);
         s.add(t.key, 'p99', r.p99Ms);
         s.add(t.key, 'cpuUs', cpuUs);
+        s.add(t.key, 'systemUs', systemUs);
       }
-      log(`round ${round}/${ROUNDS}: fixed 1,000 req/s, ${SECONDS}s per target`);
-      for (const t of targets) {
-        const r = await paced(`${t.url}/small.json`, headers, 1000, SECONDS);
-        if (r.errors > 0) log(`${t.key}: ${r.errors} errors at 1,000 req/s`);
-        s.add(t.key, 'late', r.late);
-        s.add(t.key, 'fixedP50', r.p50Ms);
-        s.add(t.key, 'fixedP99', r.p99Ms);
+      for (const rate of RATES) {
+        log(`round ${round}/${ROUNDS}: fixed ${rate.toLocaleString('en')} req/s, ${SECONDS}s per target`);
+        for (const t of targets) {
+          const r = await paced(`${t.url}/small.json`, headers, rate, SECONDS);
+          if (r.errors > 0) log(`${t.key}: ${r.errors} errors at ${rate} req/s`);
+          s.add(t.key, 'late', r.late);
+          s.add(t.key, `fixedP50@${rate}`, r.p50Ms);
+          s.add(t.key, `fixedP99@${rate}`, r.p99Ms);
+        }
       }
       log(`round ${round}/${ROUNDS}: 1 GiB streams, one then four at once`);
       for (const t of targets) {
@@ -248,39 +271,83 @@ async function main(): Promise<void> {
       }
     }
 
+    log(`memory: ${OPEN_CONNECTIONS} idle keep-alive connections to each target`);
+    for (const t of targets) {
+      const before = await settledRssMb(t.pid);
+      const held = await holdConnections(`${t.url}/small.json`, headers, OPEN_CONNECTIONS);
+      const during = await settledRssMb(t.pid);
+      await held.close();
+      s.add(t.key, 'mbPer1000', ((during - before) * 1000) / OPEN_CONNECTIONS);
+      if (held.failed > 0) log(`${t.key}: ${held.failed} of ${OPEN_CONNECTIONS} connections failed`);
+    }
+
     // ---- report ----
     const has = (k: string) => targets.some((t) => t.key === k);
     const out: string[] = [];
     out.push(`Jellyguard proxy bench — ${new Date().toISOString()}, Node ${process.version}, ${ROUNDS} rounds × ${SECONDS}s, medians`);
     out.push(`upstream: ${upstream.kind}; gateway: ${gw.kind}; load: ${load}; fixed rate: paced open-loop client; streams: ${hasCurl() ? 'curl' : 'node client'}; MB = 10^6 bytes`);
     out.push('');
-    out.push('| measure | direct | gateway | nginx proxy | gateway/direct | gateway/nginx |');
-    out.push('|---|---:|---:|---:|---:|---:|');
+    const shown = targets.filter((t) => t.key !== 'plain');
+    out.push(`| measure | ${shown.map((t) => (t.key === 'nginx' ? 'nginx proxy' : t.key)).join(' | ')} | gateway/direct |${has('baseline') ? ' gateway/baseline |' : ''} gateway/nginx |`);
+    out.push(`|---|${shown.map(() => '---:|').join('')}---:|${has('baseline') ? '---:|' : ''}---:|`);
     const line = (label: string, m: string, digits = 0) => {
-      const d = s.median('direct', m);
       const g = s.median('gateway', m);
-      const n = has('nginx') ? s.median('nginx', m) : undefined;
-      out.push(`| ${label} | ${fmt(d, digits)} | ${fmt(g, digits)} | ${has('nginx') ? fmt(n, digits) : '—'} | ${ratio(g, d)} | ${has('nginx') ? ratio(g, n) : '—'} |`);
+      const ratios = [ratio(g, s.median('direct', m))];
+      if (has('baseline')) ratios.push(ratio(g, s.median('baseline', m)));
+      ratios.push(has('nginx') ? ratio(g, s.median('nginx', m)) : '—');
+      out.push(`| ${label} | ${shown.map((t) => fmt(s.median(t.key, m), digits)).join(' | ')} | ${ratios.join(' | ')} |`);
     };
     line('small JSON req/s, 50 connections', 'rps');
     line('  p50 latency ms', 'p50', 2);
     line('  p99 latency ms', 'p99', 2);
     line('  CPU µs per request (that process)', 'cpuUs', 1);
-    line('p50 ms at a fixed 1,000 req/s', 'fixedP50', 3);
-    line('p99 ms at a fixed 1,000 req/s', 'fixedP99', 3);
+    line('    of which in the kernel (system time)', 'systemUs', 1);
+    for (const rate of RATES) {
+      line(`p50 ms at a fixed ${rate.toLocaleString('en')} req/s`, `fixedP50@${rate}`, 3);
+      line(`p99 ms at a fixed ${rate.toLocaleString('en')} req/s`, `fixedP99@${rate}`, 3);
+    }
     line('1 GiB stream MB/s, one', 'one');
     line('1 GiB stream MB/s, four at once (sum)', 'four');
     line('  CPU s per GiB streamed (that process)', 'cpuPerGiB', 2);
+    line(`RSS MB per 1,000 open keep-alive connections`, 'mbPer1000', 1);
     out.push('');
-    const added = (k: string) => {
-      const v = s.median(k, 'fixedP99');
-      const d = s.median('direct', 'fixedP99');
+    const added = (k: string, rate: number) => {
+      const v = s.median(k, `fixedP99@${rate}`);
+      const d = s.median('direct', `fixedP99@${rate}`);
       return v === undefined || d === undefined ? undefined : (v - d) * 1000;
     };
-    out.push(`added p99 at a fixed 1,000 req/s over direct: gateway ${fmt(added('gateway'))} µs${has('nginx') ? `, nginx ${fmt(added('nginx'))} µs` : ''}`);
+    for (const rate of RATES) {
+      out.push(`added p99 at a fixed ${rate.toLocaleString('en')} req/s over direct: ${shown.filter((t) => t.key !== 'direct').map((t) => `${t.key} ${fmt(added(t.key, rate))} µs`).join(', ')}`);
+    }
     out.push(`requests left out of the fixed-rate percentiles because this client was descheduled (sum over rounds): ${targets.map((t) => `${t.key} ${fmt(s.sum(t.key, 'late'))}`).join(', ')}`);
-    out.push(`per-round req/s — direct ${s.spread('direct', 'rps')}, gateway ${s.spread('gateway', 'rps')}${has('nginx') ? `, nginx ${s.spread('nginx', 'rps')}` : ''}`);
+    out.push(`per-round req/s — ${targets.map((t) => `${t.key} ${s.spread(t.key, 'rps')}`).join(', ')}`);
+    out.push(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores, shared: compare ratios within this run)`);
     out.push('');
+    if (has('nginx')) {
+      // The issue's table: the gateway against nginx, and the goal of each row.
+      out.push('| goal | gateway | nginx proxy | gateway/nginx | goal | met |');
+      out.push('|---|---:|---:|---:|---:|:-:|');
+      const m = (k: string, measure: string) => s.median(k, measure);
+      const over = (g: number | undefined, n: number | undefined) => (g === undefined || n === undefined || !n ? undefined : g / n);
+      const goal = (label: string, g: number | undefined, n: number | undefined, digits: number, target: string, met?: (g: number, r: number) => boolean) => {
+        const r = over(g, n);
+        const ok = met === undefined || g === undefined || r === undefined ? '—' : met(g, r) ? 'yes' : 'no';
+        out.push(`| ${label} | ${fmt(g, digits)} | ${fmt(n, digits)} | ${ratio(g, n)} | ${target} | ${ok} |`);
+      };
+      goal('small JSON req/s, 50 connections', m('gateway', 'rps'), m('nginx', 'rps'), 0, '≥ 0.40', (_, r) => r >= 0.4);
+      goal('CPU µs per request', m('gateway', 'cpuUs'), m('nginx', 'cpuUs'), 1, '≤ 60 µs (≤ 3.5×)', (_, r) => r <= 3.5);
+      goal('added p99 µs at a fixed 1,000 req/s', added('gateway', 1000), added('nginx', 1000), 0, '≤ 2,000 µs', (g) => g <= 2000);
+      goal('added p99 µs at a fixed 2,000 req/s', added('gateway', 2000), added('nginx', 2000), 0, '');
+      goal('1 GiB stream MB/s, one', m('gateway', 'one'), m('nginx', 'one'), 0, '≥ 0.80', (_, r) => r >= 0.8);
+      goal('1 GiB stream MB/s, four at once', m('gateway', 'four'), m('nginx', 'four'), 0, '≥ 0.75', (_, r) => r >= 0.75);
+      goal('CPU s per GiB streamed', m('gateway', 'cpuPerGiB'), m('nginx', 'cpuPerGiB'), 2, '≤ 1.3×', (_, r) => r <= 1.3);
+      goal('RSS MB per 1,000 open connections', m('gateway', 'mbPer1000'), m('nginx', 'mbPer1000'), 1, '');
+      out.push('');
+    }
+    if (QUICK) {
+      process.stdout.write(out.join('\n') + '\n');
+      return;
+    }
     out.push(`| gateway process (${gw.kind === plainKind ? gw.kind : 'see above'}) | with GLIBC_TUNABLES | without | with/without |`);
     out.push('|---|---:|---:|---:|');
     const tun = (label: string, g: number | undefined, p: number | undefined, digits = 0) =>

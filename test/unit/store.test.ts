@@ -75,4 +75,22 @@ describe('the token registry', () => {
     expect(other.isVerified('t2'.padEnd(32, '0'))).toBe(false);
     await store.close();
   });
+
+  it('a token in use fails at once when it is forgotten, replaced or moved back to pending', async () => {
+    const store = await openStore(tempDir());
+    const reg = new TokenRegistry(store.db, Buffer.alloc(32, 1), new ManualClock());
+    await reg.load();
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => x.repeat(32)) as [string, string, string];
+    await reg.record(a, { userId: 'u'.repeat(32), deviceId: 'd1', method: 'password' });
+    await reg.record(c, { userId: 'u'.repeat(32), deviceId: 'd2', method: 'password' });
+    for (let i = 0; i < 3; i++) expect(reg.isVerified(a)).toBe(true); // in use: its hash is remembered
+    expect(reg.isVerified(c)).toBe(true);
+    await reg.record(b, { userId: 'u'.repeat(32), deviceId: 'd1', method: 'password' }); // same device: replaces a
+    expect(reg.lookup(a)).toBeUndefined();
+    await reg.forget(c);
+    expect(reg.lookup(c)).toBeUndefined();
+    await reg.record(a, { userId: 'u'.repeat(32), deviceId: 'd3', method: 'password' }, 'pending');
+    expect(reg.lookup(a)?.state).toBe('pending');
+    await store.close();
+  });
 });
