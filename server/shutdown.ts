@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeWebSocket } from './jellyfin/proxy-upgrade.ts';
 
@@ -19,10 +20,27 @@ export interface Drain {
 
 export function drainable(server: http.Server): Drain {
   const sockets = new Set<Duplex>();
+  const connections = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
   server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  /**
+   * Close the connections that are idle AND have nothing left to send. Node's own closeIdleConnections
+   * destroys a connection as soon as its response has ended, even while the end of a download still sits
+   * in the socket's buffer for a slow client — which cut downloads short by their last chunks.
+   */
+  const closeIdle = () => {
+    for (const c of connections) {
+      if (sockets.has(c)) continue;
+      const inFlight = (c as Socket & { _httpMessage?: unknown })._httpMessage;
+      if (!inFlight && c.writableLength === 0) c.destroy();
+    }
+  };
   const busyConnections = (): Promise<number> =>
     new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : Math.max(0, n - sockets.size))));
   return {
@@ -30,11 +48,11 @@ export function drainable(server: http.Server): Drain {
       if (server.listening) server.close();
       const deadline = Date.now() + graceMs;
       // Kept-alive connections between requests are idle: closing them is safe; busy ones finish first.
-      server.closeIdleConnections();
+      closeIdle();
       let busy = await busyConnections();
       while (busy > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 25));
-        server.closeIdleConnections();
+        closeIdle();
         busy = await busyConnections();
       }
       return { unfinished: busy };
