@@ -71,8 +71,8 @@ export function mountStepUpRoutes(router: Router<GatewayState>, services: Servic
     const actor = actorOf(ctx);
     let body: StepUpGrant;
     if (input.method === 'phone') {
-      if (!stepUp.phone || !(await stepUp.phone.available(actor.session.userId))) {
-        throw new HttpError(400, 'method_unavailable', 'This account has no phone with the Jellyguard Authenticator.');
+      if (!stepUp.phone || !(await stepUp.phone.available(actor.session.userId, actor.session.deviceId))) {
+        throw new HttpError(400, 'method_unavailable', 'This account has no other phone with the Jellyguard Authenticator.');
       }
       // Each session may ask the phone only so often (a stolen session must not bombard the owner).
       const { PushMaxPerWindow, PushWindowSeconds } = services.config;

@@ -17,7 +17,7 @@ import type { Pairing } from './index.ts';
 
 /** The slice of the approvals engine pairing uses (server/approvals). */
 export type ApprovalEngine = Pick<Approvals, 'request' | 'get' | 'options' | 'approve' | 'deny' | 'onDecision'> & {
-  phones: Pick<Approvals['phones'], 'hasUsable' | 'get'>;
+  phones: Pick<Approvals['phones'], 'hasUsable' | 'usable' | 'get'>;
 };
 
 export interface PhonePairingDeps {
@@ -179,8 +179,12 @@ export class PhonePairing implements PhoneStepUp {
 
   // ── step-up by phone (PhoneStepUp) ──
 
-  async available(userId: string): Promise<boolean> {
-    return this.deps.engine.phones.hasUsable(userId);
+  /**
+   * A phone that can approve — other than the one asking (`fromDeviceId`, the session's DeviceId: the
+   * Authenticator on the account's only phone has no other phone to ask).
+   */
+  async available(userId: string, fromDeviceId?: string | null): Promise<boolean> {
+    return (await this.deps.engine.phones.usable(userId)).some((p) => !fromDeviceId || p.device_id !== fromDeviceId);
   }
 
   /**

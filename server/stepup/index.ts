@@ -83,7 +83,7 @@ export interface Actor {
  * pairing wiring once the approvals engine is built; absent, "phone" is simply not offered.
  */
 export interface PhoneStepUp {
-  available(userId: string): Promise<boolean>;
+  available(userId: string, fromDeviceId?: string | null): Promise<boolean>;
   /** Ask the phone to approve `action` for this session; the grant turns usable when it is approved. */
   start(actor: Actor, action: StepUpAction, target: string | null): Promise<{ stepUpId: string; approvalId: string; grant: string; expiresAt: number }>;
   /** Bring a pending grant up to date with its approval (approved → granted, denied/expired → denied). */
@@ -143,14 +143,14 @@ export class StepUp {
    * only when it has none of the others (an e-mail-only account included: a code mailed to an address is
    * not proof enough to change the account's keys).
    */
-  async methods(userId: string): Promise<StepUpMethod[]> {
+  async methods(userId: string, fromDeviceId?: string | null): Promise<StepUpMethod[]> {
     const c = this.deps.config;
     const f = this.deps.factors;
     const [totp, passkeys, recovery, phone] = await Promise.all([
       f.totp.isEnrolled(userId),
       f.passkeys.count(userId),
       f.recovery.remaining(userId),
-      this.phone ? this.phone.available(userId).catch(() => false) : Promise.resolve(false),
+      this.phone ? this.phone.available(userId, fromDeviceId).catch(() => false) : Promise.resolve(false),
     ]);
     const out: StepUpMethod[] = [];
     if (phone && c.PushEnabled) out.push('phone');
@@ -418,7 +418,7 @@ export class StepUp {
 
   private async checkProof(actor: Actor, action: StepUpAction, target: string | null, proof: string | undefined): Promise<ProofCheck> {
     if (!proof) {
-      const methods = await this.methods(actor.session.userId);
+      const methods = await this.methods(actor.session.userId, actor.session.deviceId);
       if (await this.recentSignIn(actor, action)) {
         this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.used', outcome: 'success', detail: { action, method: 'recent_sign_in', target } });
         return { ok: true, method: 'recent_sign_in' };
