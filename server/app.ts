@@ -18,6 +18,7 @@ import { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory, revokeSession } f
 import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
 import { fastPath } from './fast-path.ts';
+import { apiKeyChanges } from './gate/api-key-changes.ts';
 import { drainable } from './shutdown.ts';
 import { Health } from './health/index.ts';
 import { passwordLogin } from './login/password.ts';
@@ -166,6 +167,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
   const router = gatewayRouter(services);
   const changePassword = passwordChange({ ...loginDeps, guard, stepUp, jellyfin, audit: () => services.audit });
+  const keyChanges = apiKeyChanges({ ...loginDeps, apiKeys });
 
   // The interceptors, by where they stand in the pipeline (the short path below consults the same tables).
   const webIndexPage = webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) });
@@ -183,6 +185,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // a password change checks the current password: counted like a sign-in; other sessions signed out
     ['/users/password', changePassword],
     ['/users/{id}/password', changePassword],
+    // a key created or deleted here takes effect at once (the gateway's key list is read again)
+    ['/auth/keys', keyChanges],
+    ['/auth/keys/{key}', keyChanges],
     // jellyfin-web's page gets the script that leads to the gateway's login page
     ['/web/index.html', webIndexPage],
     ['/web', webIndexPage],

@@ -51,6 +51,16 @@ export class ApiKeyCache {
     return this.inflight;
   }
 
+  /**
+   * A key was just created or deleted through the gateway: read the list again, from after that change
+   * (a refresh already under way may have read it before), so the new key works at its first use and a
+   * deleted one stops at once.
+   */
+  async refreshAfterChange(): Promise<void> {
+    if (this.inflight) await this.inflight;
+    await this.refresh();
+  }
+
   /** Refresh if the list is older than `minAgeMs`; used when an unknown token shows up. */
   async refreshIfOlderThan(minAgeMs: number): Promise<void> {
     if (this.inflight) return this.inflight;

@@ -171,6 +171,24 @@ describe('the token gate', () => {
     }
   });
 
+  it('a key created through the gateway works at its first use, and one deleted through it stops at once (Jellyseerr’s wizard)', async () => {
+    const clock = new ManualClock(Date.now());
+    const g = await startGateway({ upstreamUrl: jf.url, clock, config: { JellyfinApiKey: apiKey } });
+    try {
+      const asAdmin = { 'x-emby-token': apiKey };
+      // The wizard creates a key through the gateway, reads it back, and uses it at once (no clock moves).
+      expect((await fetch(`${g.url}/Auth/Keys?App=Jellyseerr`, { method: 'POST', headers: asAdmin })).status).toBe(204);
+      const list = (await (await fetch(`${g.url}/Auth/Keys`, { headers: asAdmin })).json()) as { Items: Array<{ AccessToken: string; AppName: string }> };
+      const key = list.Items.find((k) => k.AppName === 'Jellyseerr')!.AccessToken;
+      expect((await fetch(`${g.url}/Sessions`, { headers: { 'x-emby-token': key } })).status).toBe(200);
+      // Deleted through the gateway: refused at its next use, in every path variant.
+      expect((await fetch(`${g.url}/emby/auth/keys/${key}`, { method: 'DELETE', headers: asAdmin })).status).toBe(204);
+      expect((await fetch(`${g.url}/Sessions`, { headers: { 'x-emby-token': key } })).status).toBe(401);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('refuses API keys when APIKeyBypassEnabled is false', async () => {
     const strict = await startGateway({ upstreamUrl: jf.url, config: { JellyfinApiKey: apiKey, APIKeyBypassEnabled: false } });
     try {
