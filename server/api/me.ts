@@ -72,16 +72,16 @@ export async function changed(
 
 /**
  * A wrong self-service confirmation code (the first code of a new authenticator app, the code mailed to a
- * new address): counted against this session (no more tries at MaxFailedAttempts) and its address —
- * never against the user's name or codes, which a stolen session must not be able to lock.
+ * new address). Both confirm a set-up this session began with a proof, so a wrong one guesses at nothing
+ * the account has: it makes the session wait at MaxFailedAttempts and is audited — never a strike against
+ * the household's address, nor against the user's name or codes.
  */
 async function wrongCode(ctx: GatewayContext, services: Services, kind: FactorKind): Promise<never> {
   const userId = me(ctx);
   const userName = await nameOf(services, userId);
-  services.guard.recordFailure(kind, { ip: ctx.state.client.ip, userId, username: userName }, ['address', 'user_address']);
   services.factors.audit({ type: 'factor.failure', outcome: 'failure', userId, userName, ip: ctx.state.client.ip, detail: { method: kind } });
   await services.stepUp.countSessionFailure(actorOf(ctx), { signOut: false });
-  throw new HttpError(400, 'invalid_code', 'That code is not right.');
+  throw new HttpError(400, 'invalid_code', 'That code is not right. Check it and try again.');
 }
 
 /** Refuse to remove the last factor of a user who must have one. */

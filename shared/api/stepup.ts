@@ -40,8 +40,9 @@ import { z } from 'zod';
  * A grant belongs to THIS session token, is spent once, and lives 2 minutes (a phone approval: until the
  * approval expires, then 2 minutes once approved).
  * Errors: 401 `invalid_code` (a wrong code, password or passkey); 429 `too_many_attempts` (this session or
- * address made too many wrong tries; a wrong code also counts towards the user's wrong-code lock, a refused
- * passkey or a bad grant only towards the session and the address that sent it); 403 `step_up_used` /
+ * address made too many wrong tries). Every refused proof counts against the session (signed out at
+ * MaxFailedAttempts) and its address — never against the user's name everywhere or the user's wrong-code
+ * lock (a stolen session must not lock its owner out); a wrong password counts like a sign-in's. 403 `step_up_used` /
  * `step_up_expired` / `step_up_invalid`; 409 `step_up_pending` (the phone has not answered yet).
  *
  * THE OWNER HEARS OF EVERY CHANGE: a notice on the account's phones (an approval of kind "change": "It was

@@ -128,6 +128,23 @@ describe('the password again, for an account with no factor', () => {
   });
 });
 
+describe('a household member mistyping the first code of a new app', () => {
+  it('makes only that session wait: no ban of the address, the family’s other devices carry on', async () => {
+    clock.advance(16 * 60_000);
+    const token = await tokenOf('nora', 'nora-pw', 'nora-tablet');
+    expect((await beginTotp(token, undefined, 'nora-tablet')).status).toBe(200);
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      statuses.push((await api(gw, 'POST', '/JellyfinSecurity/Me/TOTP/Confirm', { token, deviceId: 'nora-tablet', body: { code: '000000' } })).status);
+    }
+    expect(statuses.slice(0, 5)).toEqual([400, 400, 400, 400, 400]);
+    expect(statuses.slice(5)).toEqual([429, 429]);
+    expect((await gw.gateway.services.guard.bans.list()).some((b) => b.scope === 'address')).toBe(false);
+    const tv = await tokenOf('otto', 'otto-pw', 'otto-living-room');
+    expect((await fetch(`${gw.url}/Users/Me`, { headers: { authorization: mbHeader('otto-living-room', tv) } })).status).toBe(200);
+  });
+});
+
 describe('changing the Jellyfin password through the gateway', () => {
   const change = (token: string, deviceId: string, body: unknown, userId = jf.user('otto').id) =>
     fetch(`${gw.url}/Users/${userId}/Password`, {

@@ -189,7 +189,7 @@ describe('POST Me/RecoveryCodes is a step-up action', () => {
     expect(r.json.error).toBe('step_up_invalid');
   });
 
-  it('is not offered to the phone (the phone approves only a waiting TV): POST StepUp method phone is refused', async () => {
+  it('an account without a phone cannot ask for a phone approval: POST StepUp method phone is refused', async () => {
     const r = await api(gw, 'POST', '/JellyfinSecurity/StepUp', {
       token: aliceToken,
       body: { action: 'RegenerateRecoveryCodes', method: 'phone' },
