@@ -22,8 +22,9 @@ import { apiKeyChanges } from './gate/api-key-changes.ts';
 import { drainable } from './shutdown.ts';
 import { Health } from './health/index.ts';
 import { passwordLogin } from './login/password.ts';
-import { defaultLoginHooks } from './login/hooks.ts';
 import { createSecondFactor } from './login/challenge-setup.ts';
+import { SecondFactorPolicy } from './login/challenge.ts';
+import { loginPolicy } from './login/policy.ts';
 import { QuickConnectInterceptor } from './login/quick-connect.ts';
 import { logout } from './login/logout.ts';
 import { passwordChange } from './login/password-change.ts';
@@ -95,7 +96,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const quickConnect = new QuickConnectInterceptor({
     ...loginDeps, db: store.db, clock, hmacKey: keys.hmacKey, client: jellyfin, audit: () => services.audit,
   });
-  const loginHooks = defaultLoginHooks();
   const audit = new AuditLog(store.db, clock, keys.hmacKey, {
     maxAgeMs: config.AuditLogMaxAge * 86_400_000,
     maxRows: config.AuditLogMaxSize,
@@ -104,7 +104,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await audit.open();
   // One offline GeoIP database (when configured) for impossible travel and the place an approval shows.
   const geo = config.GeoIPDatabasePath ? await MaxMindLocator.open(config.GeoIPDatabasePath) : undefined;
-  // The guard's login hooks go first: bans and network rules before anything else looks at a password.
   const guard = await Guard.create({
     config, clock, log, db: store.db, hmacKey: keys.hmacKey, audit: () => audit, geo,
     revoke: async (token) => {
@@ -115,32 +114,30 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     hasVerifiedDevice: (userId, deviceId) => tokens.forUser(userId).some((t) => t.state === 'verified' && t.deviceId === deviceId),
     findUser: (name) => users.byName(name),
   });
-  guard.register(loginHooks);
-  // Second factors: the policy becomes the login's `decide`; `start()` below adds TOTP-in-password as
-  // the last `before` hook. Audit and failure sinks are read from `services` at call time.
+  // Second factors, step-up (fresh proofs bound to one session, spent once), TV pairing and push approval
+  // (the Authenticator's phones): each exports its checks of the password login for the table below.
   const secondFactor = createSecondFactor({
-    db: store.db, clock, keys, config, log, tokens, users, jellyfin, proxy, loginHooks,
+    db: store.db, clock, keys, config, log, tokens, users, jellyfin,
     sinks: () => services,
   });
-  // LAN bypass (off by default) is a bypass step of that policy, right after "no second factor needed".
-  secondFactor.secondFactor.steps.splice(1, 0, guard.lanBypassStep());
-  // Step-up (fresh proofs bound to one session, spent once) and TV pairing. A paired device's token is a
-  // bypass step right after "no second factor needed" (the same user and DeviceId only).
   const stepUp = new StepUp({
     db: store.db, clock, hmacKey: keys.hmacKey, config, factors: secondFactor.factors, users, guard, jellyfin,
     revokeSession: (tokenHash) => revokeSession(tokens, jellyfin, tokenHash), audit: () => services.audit,
   });
   const pairing = new Pairing({ db: store.db, clock, keys, config, log, guard, jellyfin, stepUp, audit: () => services.audit });
-  pairing.register(loginHooks, secondFactor.secondFactor);
-  // Push approval (the Authenticator's phones): an account held after repeated reports waits for the phone
-  // before any bypass; approve-then-retry and the native client's hold come after the bypasses; a web
-  // challenge offers "phone"; the guard's notices also reach the phones.
   const approvals = await Approvals.create({
     db: store.db, clock, config, log, keys, challenges: secondFactor.challenges, guard, audit: () => services.audit, geo,
   });
-  secondFactor.secondFactor.steps.unshift(approvals.login.heldAccount);
-  secondFactor.secondFactor.steps.push(approvals.login.approvedOnPhone, approvals.login.holdForPhone);
-  secondFactor.secondFactor.extraMethods.push(approvals.login.phoneMethod);
+  // The password login's checks, in the order they run: server/login/policy.ts.
+  const loginHooks = loginPolicy({
+    guard: { ...guard.loginChecks, lanBypass: guard.lanBypass },
+    pairing: pairing.loginChecks,
+    totpInPassword: secondFactor.loginChecks.totpInPassword,
+    trustedBrowser: secondFactor.loginChecks.trustedBrowser,
+    phone: approvals.login,
+  });
+  const secondFactorPolicy = new SecondFactorPolicy({ factors: secondFactor.factors, challenges: secondFactor.challenges, tokens, users }, loginHooks);
+  // The guard's notices also reach the phones.
   guard.addNotifier(approvals.notifier());
   // TV pairing approved on the phone (the "Pair a TV" page, and the phone method of every step-up).
   pairing.attachApprovals(approvals, { users, factors: secondFactor.factors });
@@ -150,7 +147,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const services: Services = {
     config, clock, log, keys, store, paths, proxy, jellyfin, tokens, users, apiKeys, gate, quickConnect, loginHooks, audit, guard,
-    factors: secondFactor.factors, challenges: secondFactor.challenges, secondFactor: secondFactor.secondFactor,
+    factors: secondFactor.factors, challenges: secondFactor.challenges, secondFactor: secondFactorPolicy,
     factorFailures: guard,
     stepUp, factorChanges, pairing, approvals,
     health: new Health({ dataDir, sqlite: store.sqlite, proxy, jellyfin, baseUrl: config.BaseUrl, apiKey: config.JellyfinApiKey, clock }),
@@ -173,8 +170,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const webIndexPage = webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) });
   const beforeTheGate: InterceptTable = [
     // anonymous login exchanges: the gateway reads their answers before releasing any token
-    ['/users/authenticatebyname', passwordLogin(loginDeps, loginHooks)],
-    ['/users/{id}/authenticate', passwordLogin(loginDeps, loginHooks)],
+    ['/users/authenticatebyname', passwordLogin(loginDeps, loginHooks, secondFactorPolicy.decide)],
+    ['/users/{id}/authenticate', passwordLogin(loginDeps, loginHooks, secondFactorPolicy.decide)],
     ['/users/authenticatewithquickconnect', quickConnect.exchange],
     ['/quickconnect/initiate', quickConnect.initiate],
   ];

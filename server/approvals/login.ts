@@ -6,7 +6,8 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { LoginMethod } from '../factors/index.ts';
 import { addressKey } from '../guard/subjects.ts';
 import { LoginChallenges, type ChallengeRow } from '../login/challenge-store.ts';
-import { jsonResponse, type LoginFacts, type LoginStep, type StepOutcome } from '../login/challenge.ts';
+import { jsonResponse } from '../login/challenge.ts';
+import type { ChallengeMethods, LoginFacts, LoginStep, StepOutcome } from '../login/hooks.ts';
 import { CHALLENGE_CLIENTS, type LoginApprovalStarted, type PushSkipped } from '../../shared/api/approvals.ts';
 import type { ApprovalRow } from './record.ts';
 import type { ApprovalStore } from './store.ts';
@@ -158,9 +159,11 @@ export class PhoneLogin {
     },
   };
 
-  /** For SecondFactorPolicy.extraMethods: "phone" when the user has a phone that can approve. */
-  readonly phoneMethod = async (f: LoginFacts): Promise<LoginMethod[]> =>
-    (await this.deps.engine.phones.hasUsable(f.result.userId)) ? ['phone'] : [];
+  /** A challenge's extra method: "phone" when the user has a phone that can approve. */
+  readonly phoneMethod: ChallengeMethods = {
+    name: 'phoneMethod',
+    run: async (f): Promise<LoginMethod[]> => ((await this.deps.engine.phones.hasUsable(f.result.userId)) ? ['phone'] : []),
+  };
 
   /** Hold the token Jellyfin issued without waiting (no phone to ask): revoke it at once. */
   private async revokeNow(f: LoginFacts): Promise<void> {

@@ -12,9 +12,8 @@ import type { BufferedResponse } from '../jellyfin/proxy.ts';
 import { readCredential } from '../jellyfin/credentials.ts';
 import { canonicalGuid } from '../jellyfin/json.ts';
 import type { ClientAddress } from '../net/client-address.ts';
-import type { LoginHooks, PasswordAttempt } from '../login/hooks.ts';
+import type { AcceptedCheck, BeforeCheck, FailedCheck, LoginStep, PasswordAttempt, ReleasedCheck } from '../login/hooks.ts';
 import type { AuthenticationResult } from '../login/result.ts';
-import type { LoginStep } from '../login/challenge.ts';
 import { BanList, BAN_MEMORY_MS, type Ban, type BanScope } from './bans.ts';
 import { Regulator, isTicket, type AttemptKind, type Ticket, type Who } from './regulator.ts';
 import { KnownDevices } from './devices.ts';
@@ -176,15 +175,13 @@ export class Guard {
   }
 
   /**
-   * The LAN bypass as a step of the second-factor policy (server/login/challenge.ts): a correct password
-   * from a LAN address needs nothing more. Off unless LANBypassEnabled.
+   * The LAN bypass as a step of the login policy (server/login/policy.ts): a correct password from a LAN
+   * address needs nothing more. Off unless LANBypassEnabled.
    */
-  lanBypassStep(): LoginStep {
-    return {
-      name: 'lanBypass',
-      run: async (f) => (this.isLanBypass(f.ctx.state.client) ? { kind: 'release', method: 'lan_bypass' } : undefined),
-    };
-  }
+  readonly lanBypass: LoginStep = {
+    name: 'lanBypass',
+    run: async (f) => (this.isLanBypass(f.ctx.state.client) ? { kind: 'release', method: 'lan_bypass' } : undefined),
+  };
 
   /** The failure recorder second factors, pairing and approvals report to. */
   recordFailure(kind: AttemptKind, who: Who, scopes?: readonly BanScope[]): void {
@@ -257,13 +254,13 @@ export class Guard {
 
   // ---- the login hooks ----
 
-  /** Plug the guard into the password login. */
-  register(hooks: LoginHooks): void {
-    hooks.before.push((ctx, attempt) => this.beforeLogin(ctx, attempt));
-    hooks.failed.push((ctx, attempt, res) => this.failedLogin(ctx, attempt, res));
-    hooks.accepted.push((ctx, attempt, result) => this.acceptedLogin(ctx, attempt, result));
-    hooks.released.push((ctx, attempt, result, method) => this.releasedLogin(ctx, attempt, result, method));
-  }
+  /** The guard's checks of the password login, for the policy table (server/login/policy.ts). */
+  readonly loginChecks: { before: BeforeCheck; failed: FailedCheck; accepted: AcceptedCheck; released: ReleasedCheck } = {
+    before: { name: 'guardBeforePassword', run: (ctx, attempt) => this.beforeLogin(ctx, attempt) },
+    failed: { name: 'guardCountsFailure', run: (ctx, attempt, res) => this.failedLogin(ctx, attempt, res) },
+    accepted: { name: 'guardAfterPassword', run: (ctx, attempt, result) => this.acceptedLogin(ctx, attempt, result) },
+    released: { name: 'guardRemembersSuccess', run: (ctx, attempt, result, method) => this.releasedLogin(ctx, attempt, result, method) },
+  };
 
   private whoOf(ctx: GatewayContext, attempt: PasswordAttempt): Who {
     return {

@@ -7,13 +7,11 @@ import type { Keys } from '../store/keys.ts';
 import type { TokenRegistry } from '../gate/tokens.ts';
 import type { UserDirectory } from '../gate/users.ts';
 import type { JellyfinClient } from '../jellyfin/upstream.ts';
-import type { JellyfinProxy } from '../jellyfin/proxy.ts';
 import type { AuditSink } from '../audit/index.ts';
 import { Factors, type FailureRecorder } from '../factors/index.ts';
 import { LoginChallenges } from './challenge-store.ts';
-import { SecondFactorPolicy } from './challenge.ts';
-import { totpInPassword } from './challenge-totp-password.ts';
-import type { LoginHooks } from './hooks.ts';
+import { trustedBrowser } from './challenge.ts';
+import { totpInPassword } from './totp-in-password.ts';
 
 export interface SecondFactorSetupDeps {
   db: DB;
@@ -24,15 +22,13 @@ export interface SecondFactorSetupDeps {
   tokens: TokenRegistry;
   users: UserDirectory;
   jellyfin: JellyfinClient;
-  proxy: JellyfinProxy;
-  loginHooks: LoginHooks;
   /** Read at call time: the audit and guard work may replace these on the Services object. */
   sinks: () => { audit: AuditSink; factorFailures: FailureRecorder };
 }
 
 /**
- * Build the second-factor parts for server/app.ts: the factors, the challenge store and the policy;
- * set the password login's `decide` to the policy; `start()` adds the TOTP-in-password `before` hook.
+ * Build the second-factor parts for server/app.ts: the factors, the challenge store, and their checks of
+ * the login policy (server/login/policy.ts): the trusted browser and TOTP in the password.
  */
 export function createSecondFactor(deps: SecondFactorSetupDeps) {
   const { config, log } = deps;
@@ -61,18 +57,10 @@ export function createSecondFactor(deps: SecondFactorSetupDeps) {
     log: (m) => log.warn(m),
     audit: (e) => factors.audit(e),
   });
-  const secondFactor = new SecondFactorPolicy({ factors, challenges, tokens: deps.tokens, users: deps.users });
-  deps.loginHooks.decide = secondFactor.decide;
-  const totpHook = totpInPassword({
-    factors,
-    policy: secondFactor,
-    challenges,
-    hooks: deps.loginHooks,
-    proxy: deps.proxy,
-    tokens: deps.tokens,
-    users: deps.users,
-    enabled: () => config.AllowTOTPInPassword && config.TOTPEnabled,
-  });
+  const loginChecks = {
+    trustedBrowser: trustedBrowser(factors),
+    totpInPassword: totpInPassword({ factors, users: deps.users, enabled: () => config.AllowTOTPInPassword && config.TOTPEnabled }),
+  };
   let sweeping: NodeJS.Timeout | undefined;
   let inflight: Promise<void> = Promise.resolve();
   const sweepAll = () => {
@@ -87,15 +75,9 @@ export function createSecondFactor(deps: SecondFactorSetupDeps) {
   return {
     factors,
     challenges,
-    secondFactor,
-    /** Sweep now (restart recovery: expire and revoke what is due) and then on a timer. */
-    /**
-     * Called once the gateway is wired: adds the TOTP-in-password hook LAST among the `before` hooks
-     * (it answers the login itself, so the guard's checks must have run), then sweeps now (restart
-     * recovery: expire and revoke what is due) and every `intervalMs`.
-     */
+    loginChecks,
+    /** Sweep now (restart recovery: expire and revoke what is due) and every `intervalMs`. */
     start(intervalMs = 15_000) {
-      if (!deps.loginHooks.before.includes(totpHook)) deps.loginHooks.before.push(totpHook);
       void sweepAll();
       sweeping = setInterval(() => void sweepAll(), intervalMs);
       sweeping.unref();

@@ -4,7 +4,7 @@ import type { LoginChallengesTable, LoginChallengeState } from '../store/schema.
 import type { TokenRegistry } from '../gate/tokens.ts';
 import type { JellyfinClient } from '../jellyfin/upstream.ts';
 import type { AuditEvent } from '../audit/index.ts';
-import { open, randomId, seal } from '../factors/crypto.ts';
+import { open, randomId, seal } from '../crypto.ts';
 import { CHALLENGE_MAX_ATTEMPTS, type LoginMethod } from '../factors/index.ts';
 import type { AuthenticationResult } from './result.ts';
 

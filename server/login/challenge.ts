@@ -2,44 +2,12 @@ import type { GatewayContext } from '../context.ts';
 import type { BufferedResponse } from '../jellyfin/proxy.ts';
 import type { TokenRegistry } from '../gate/tokens.ts';
 import type { UserDirectory } from '../gate/users.ts';
-import { Factors, type FactorSummary, type LoginMethod, type Requirement } from '../factors/index.ts';
+import { Factors, type LoginMethod } from '../factors/index.ts';
 import { readTrustedDeviceCookie } from '../factors/trusted-browser.ts';
 import type { SecondFactorRequired } from '../../shared/api/factors.ts';
 import type { LoginChallenges } from './challenge-store.ts';
-import type { LoginDecision, PasswordAttempt } from './hooks.ts';
+import type { LoginDecision, LoginFacts, LoginHooks, LoginStep, PasswordAttempt, StepOutcome } from './hooks.ts';
 import type { AuthenticationResult } from './result.ts';
-
-/**
- * What a correct password still needs (DESIGN: a password login, step 3). The decision runs as a list
- * of steps, each of which may release the login (a bypass) or answer the client itself; the first
- * that does wins, and a login no step settled is held behind a challenge:
- *
- *   1. noSecondFactorNeeded — the user has no factor and none is required: release ("password").
- *   2. trustedBrowser       — a valid trusted-browser cookie for this user, browser and network.
- *   (the approvals work inserts LAN bypass, paired device, approve-on-phone and hold steps here;
- *    `extraMethods` adds "phone" to the challenge of a user with an enrolled phone)
- *   →  challenge            — hold the token (pending), answer 401 with the challenge JSON.
- *
- * A user with no factor whom policy requires to have one gets a challenge whose only method is
- * "enroll": the gateway's login page enrolls TOTP or a passkey inside it, then completes the login.
- * If no method can be enrolled (both disabled), the login is refused and the token revoked.
- */
-export interface LoginFacts {
-  ctx: GatewayContext;
-  attempt: PasswordAttempt;
-  result: AuthenticationResult;
-  /** Jellyfin's 200 answer (released verbatim, now or after the challenge). */
-  upstream: BufferedResponse;
-  summary: FactorSummary;
-  requirement: Requirement;
-}
-
-export type StepOutcome = { kind: 'release'; method: string } | { kind: 'respond'; response: BufferedResponse };
-
-export interface LoginStep {
-  name: string;
-  run(facts: LoginFacts): Promise<StepOutcome | undefined>;
-}
 
 export interface PolicyDeps {
   factors: Factors;
@@ -70,11 +38,13 @@ export function loginBinding(ctx: GatewayContext, result: AuthenticationResult) 
   };
 }
 
+/** The user has no factor and policy requires none: the password is all it takes. */
 export const noSecondFactorNeeded: LoginStep = {
   name: 'noSecondFactorNeeded',
   run: async (f) => (f.requirement.required ? undefined : { kind: 'release', method: 'password' }),
 };
 
+/** A valid trusted-browser cookie for this user, browser and network: this browser proved a factor recently. */
 export function trustedBrowser(factors: Factors): LoginStep {
   return {
     name: 'trustedBrowser',
@@ -102,17 +72,31 @@ export function trustedBrowser(factors: Factors): LoginStep {
   };
 }
 
+/**
+ * What a correct password still needs (DESIGN: a password login). The `decide` steps of the policy
+ * (server/login/policy.ts) run in order; each may release the login or answer the client itself, the
+ * first that does wins, and a login no step settled is held behind a challenge: the token is kept
+ * (pending) and the client gets 401 with the challenge JSON.
+ *
+ * A user with no factor whom policy requires to have one gets a challenge whose only method is
+ * "enroll": the gateway's login page enrolls TOTP or a passkey inside it, then completes the login.
+ * If no method can be enrolled (both disabled), the login is refused and the token revoked.
+ */
 export class SecondFactorPolicy {
-  /** The bypass steps, in order. Other concerns insert theirs (before the final challenge). */
-  readonly steps: LoginStep[];
+  /** The steps, in order (the policy table's `decide`). */
+  readonly steps: readonly LoginStep[];
   /**
    * More ways to satisfy a challenge than the user's own factors (e.g. "phone", server/approvals): asked
    * only for a user who has a factor; their methods come first in the challenge's list.
    */
-  readonly extraMethods: Array<(f: LoginFacts) => Promise<LoginMethod[]>> = [];
+  private readonly extraMethods: LoginHooks['challengeMethods'];
 
-  constructor(private readonly deps: PolicyDeps) {
-    this.steps = [noSecondFactorNeeded, trustedBrowser(deps.factors)];
+  constructor(
+    private readonly deps: PolicyDeps,
+    policy: Pick<LoginHooks, 'decide' | 'challengeMethods'>,
+  ) {
+    this.steps = policy.decide;
+    this.extraMethods = policy.challengeMethods;
   }
 
   /** Decide; the caller releases or sends `response`. */
@@ -135,7 +119,7 @@ export class SecondFactorPolicy {
     return this.challenge(facts);
   }
 
-  /** The `decide` hook of password logins (server/login/hooks.ts). */
+  /** What the password login (server/login/password.ts) does with a login Jellyfin accepted. */
   readonly decide = async (
     ctx: GatewayContext,
     attempt: PasswordAttempt,
@@ -155,7 +139,7 @@ export class SecondFactorPolicy {
     const enrollMethods = f.requirement.hasFactor ? [] : factors.enrollMethods();
     const methods: LoginMethod[] = f.requirement.hasFactor ? Factors.methods(f.summary) : enrollMethods.length ? ['enroll'] : [];
     if (f.requirement.hasFactor) {
-      for (const extra of this.extraMethods) for (const m of (await extra(f)).reverse()) if (!methods.includes(m)) methods.unshift(m);
+      for (const extra of this.extraMethods) for (const m of (await extra.run(f)).reverse()) if (!methods.includes(m)) methods.unshift(m);
     }
     const deviceId = result.deviceId ?? ctx.state.credential.deviceId ?? null;
     const row = await challenges.create({

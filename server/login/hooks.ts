@@ -1,5 +1,6 @@
 import type { GatewayContext } from '../context.ts';
 import type { BufferedResponse } from '../jellyfin/proxy.ts';
+import type { FactorSummary, LoginMethod, Requirement } from '../factors/index.ts';
 import type { AuthenticationResult } from './result.ts';
 
 /** A password login as the gateway sees it before Jellyfin answers. */
@@ -12,6 +13,13 @@ export interface PasswordAttempt {
   password: string | undefined;
   /** The parsed JSON body, if any. */
   body: Record<string, unknown> | undefined;
+  /**
+   * What to send Jellyfin instead of the request as it came (set by a `before` check that changes the
+   * password, e.g. TOTP in the password); undefined forwards the request unchanged.
+   */
+  forward?: { url: string; body: Buffer | undefined };
+  /** A TOTP code found valid in the password: the `decide` step may spend it once Jellyfin accepts. */
+  totp?: { userId: string; step: number };
 }
 
 /** What the second-factor policy decides once Jellyfin accepted a password. */
@@ -21,25 +29,49 @@ export type LoginDecision =
   /** The policy answered the client itself (a challenge) and recorded the token as pending. */
   | { kind: 'handled' };
 
-/**
- * The hook points of a password login, so each concern (guard, factors, approvals) plugs in without
- * rewriting the login: `before` may refuse before Jellyfin sees the password, `failed` hears of every
- * refusal, `accepted` may still refuse a correct password (allowlist, impossible travel, breached
- * password) whatever second factor follows, `decide` chooses what a correct password still needs,
- * `released` hears of every token released at once.
- */
-export interface LoginHooks {
-  /** Throw an HttpError to refuse, or return a response to send instead of asking Jellyfin. */
-  before: Array<(ctx: GatewayContext, attempt: PasswordAttempt) => Promise<BufferedResponse | void>>;
-  failed: Array<(ctx: GatewayContext, attempt: PasswordAttempt, res: BufferedResponse) => Promise<void>>;
-  /** Jellyfin accepted the password. Throw an HttpError to refuse (the hook revokes the token). */
-  accepted: Array<(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult) => Promise<void>>;
-  /** `upstream` is Jellyfin's 200 answer: a policy that holds the login keeps it to release later, verbatim. */
-  decide: (ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, upstream: BufferedResponse) => Promise<LoginDecision>;
-  released: Array<(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, method: string) => Promise<void>>;
+/** What the `decide` steps know about a login Jellyfin accepted. */
+export interface LoginFacts {
+  ctx: GatewayContext;
+  attempt: PasswordAttempt;
+  result: AuthenticationResult;
+  /** Jellyfin's 200 answer (released verbatim, now or after the challenge). */
+  upstream: BufferedResponse;
+  summary: FactorSummary;
+  requirement: Requirement;
 }
 
-/** With no second factors configured, a correct password is all a login needs. */
-export function defaultLoginHooks(): LoginHooks {
-  return { before: [], failed: [], accepted: [], decide: async () => ({ kind: 'release', method: 'password' }), released: [] };
+export type StepOutcome = { kind: 'release'; method: string } | { kind: 'respond'; response: BufferedResponse };
+
+/** A named check of the login policy (the name is what server/login/policy.ts's order test reads). */
+interface Named<F> {
+  name: string;
+  run: F;
+}
+
+/** Before Jellyfin sees the password: throw an HttpError to refuse, or return a response to send instead. */
+export type BeforeCheck = Named<(ctx: GatewayContext, attempt: PasswordAttempt) => Promise<BufferedResponse | void>>;
+/** Jellyfin refused the password. */
+export type FailedCheck = Named<(ctx: GatewayContext, attempt: PasswordAttempt, res: BufferedResponse) => Promise<void>>;
+/** Jellyfin accepted the password: throw an HttpError to refuse it all the same (the check revokes the token). */
+export type AcceptedCheck = Named<(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult) => Promise<void>>;
+/** A step of the decision: release the login, answer the client, or pass (undefined) to the next. */
+export type LoginStep = Named<(facts: LoginFacts) => Promise<StepOutcome | undefined>>;
+/** More ways to answer a challenge than the user's own factors (e.g. "phone"). */
+export type ChallengeMethods = Named<(facts: LoginFacts) => Promise<LoginMethod[]>>;
+/** The login's token was released. */
+export type ReleasedCheck = Named<(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, method: string) => Promise<void>>;
+
+/**
+ * Every check of a password login, by the point where it runs, each list in order. Built in one place,
+ * server/login/policy.ts; the modules that own a check export it and never add it themselves.
+ */
+export interface LoginHooks {
+  readonly before: readonly BeforeCheck[];
+  readonly failed: readonly FailedCheck[];
+  readonly accepted: readonly AcceptedCheck[];
+  /** After the accepted checks: the first step that settles the login wins; if none does, a challenge. */
+  readonly decide: readonly LoginStep[];
+  /** Methods offered in a challenge besides the user's own factors, in order. */
+  readonly challengeMethods: readonly ChallengeMethods[];
+  readonly released: readonly ReleasedCheck[];
 }

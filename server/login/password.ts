@@ -1,12 +1,12 @@
 import type { GatewayContext, GatewayMiddleware } from '../context.ts';
 import { HttpError } from '../errors.ts';
-import type { JellyfinProxy } from '../jellyfin/proxy.ts';
+import type { BufferedResponse, JellyfinProxy } from '../jellyfin/proxy.ts';
 import { forwardInfo, headersForUpstream } from '../jellyfin/forwarding.ts';
 import type { TokenRegistry } from '../gate/tokens.ts';
 import type { UserDirectory } from '../gate/users.ts';
 import { readSmallBody, parseLoginJson } from './body.ts';
 import { parseAuthenticationResult, type AuthenticationResult } from './result.ts';
-import type { LoginHooks, PasswordAttempt } from './hooks.ts';
+import type { LoginDecision, LoginHooks, PasswordAttempt } from './hooks.ts';
 import { matchRoute } from '../jellyfin/paths.ts';
 import { stringField } from '../jellyfin/json.ts';
 import { queryParam } from './query.ts';
@@ -28,11 +28,11 @@ export interface LoginDeps {
  * Forward a login the gateway must see the answer of (a small JSON request), asking for an uncompressed
  * answer. Returns the buffered upstream response.
  */
-export async function forwardBuffered(ctx: GatewayContext, deps: LoginDeps, body: Buffer) {
+export async function forwardBuffered(ctx: GatewayContext, deps: LoginDeps, body: Buffer | undefined, path = ctx.url) {
   const info = forwardInfo(ctx.state.client, ctx.req.socket && 'encrypted' in ctx.req.socket, ctx.get('host') || undefined);
   return deps.proxy.request({
     method: ctx.method,
-    path: ctx.url,
+    path,
     headers: headersForUpstream(ctx.req.headers, info),
     body,
     maxResponseBytes: 1024 * 1024,
@@ -83,22 +83,27 @@ export function readAttempt(ctx: GatewayContext, body: Record<string, unknown> |
   };
 }
 
+/** Decides what a password Jellyfin accepted still needs (server/login/challenge.ts). */
+export type Decide = (ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, upstream: BufferedResponse) => Promise<LoginDecision>;
+
 /**
  * Password logins: `/Users/AuthenticateByName` and the hidden `/Users/{id}/Authenticate?pw=`, in every
- * path variant (matched on the normalized path). The guard may refuse before Jellyfin sees the password;
- * Jellyfin's answer is read, and its token is released only as the second-factor policy decides.
+ * path variant (matched on the normalized path). The checks of the policy table (server/login/policy.ts)
+ * run at their points: `before` may refuse before Jellyfin sees the password; Jellyfin's answer is read,
+ * and its token is released only as `decide` says. With no second factors configured, `decide` releases
+ * every accepted password.
  */
-export function passwordLogin(deps: LoginDeps, hooks: LoginHooks): GatewayMiddleware {
+export function passwordLogin(deps: LoginDeps, hooks: LoginHooks, decide: Decide = releaseAll): GatewayMiddleware {
   return async (ctx) => {
     const raw = await readSmallBody(ctx, deps.maxBodyBytes, 'sign-in requests');
     const attempt = readAttempt(ctx, parseLoginJson(raw)); // malformed JSON never reaches Jellyfin
     for (const before of hooks.before) {
-      const answer = await before(ctx, attempt);
+      const answer = await before.run(ctx, attempt);
       if (answer) return relay(ctx, answer);
     }
-    const res = await forwardBuffered(ctx, deps, raw);
+    const res = attempt.forward ? await forwardBuffered(ctx, deps, attempt.forward.body, attempt.forward.url) : await forwardBuffered(ctx, deps, raw);
     if (res.status !== 200) {
-      for (const failed of hooks.failed) await failed(ctx, attempt, res);
+      for (const failed of hooks.failed) await failed.run(ctx, attempt, res);
       return relay(ctx, res);
     }
     const result = parseAuthenticationResult(res.body);
@@ -107,11 +112,11 @@ export function passwordLogin(deps: LoginDeps, hooks: LoginHooks): GatewayMiddle
       throw new HttpError(502, 'unreadable_login_response', 'Jellyfin answered the login in a form the gateway cannot read');
     }
     try {
-      for (const accepted of hooks.accepted) await accepted(ctx, attempt, result);
-      const decision = await hooks.decide(ctx, attempt, result, res);
+      for (const accepted of hooks.accepted) await accepted.run(ctx, attempt, result);
+      const decision = await decide(ctx, attempt, result, res);
       if (decision.kind === 'handled') return;
       await recordVerifiedLogin(ctx, deps, result, decision.method);
-      for (const released of hooks.released) await released(ctx, attempt, result, decision.method);
+      for (const released of hooks.released) await released.run(ctx, attempt, result, decision.method);
     } catch (e) {
       if (!isStorageUnavailable(e)) throw e;
       throw await cannotRecord(deps, result.accessToken, e);
@@ -119,6 +124,8 @@ export function passwordLogin(deps: LoginDeps, hooks: LoginHooks): GatewayMiddle
     relay(ctx, res);
   };
 }
+
+const releaseAll: Decide = async () => ({ kind: 'release', method: 'password' });
 
 /**
  * A token the gateway could not record (disk full, read-only mount) must not stay alive at Jellyfin, where

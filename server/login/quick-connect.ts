@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { GatewayMiddleware } from '../context.ts';
 import { HttpError } from '../errors.ts';
@@ -11,6 +10,7 @@ import { parseAuthenticationResult } from './result.ts';
 import { relay } from './relay.ts';
 import { queryParam } from './query.ts';
 import type { AuditSink } from '../audit/index.ts';
+import { keyedHash } from '../crypto.ts';
 
 /** Jellyfin keeps a Quick Connect request for 10 minutes after DateAdded (JELLYFIN.md §4). */
 export const QUICK_CONNECT_LIFETIME_MS = 10 * 60 * 1000;
@@ -34,7 +34,7 @@ export class QuickConnectInterceptor {
   constructor(private readonly deps: QuickConnectDeps) {}
 
   private secretHash(secret: string): string {
-    return createHmac('sha256', this.deps.hmacKey).update('qc\0' + secret.toUpperCase()).digest('base64url');
+    return keyedHash(this.deps.hmacKey, 'qc', secret.toUpperCase());
   }
 
   /** `Initiate`: pass through and remember the code, its secret (hashed) and the asking device. */

@@ -1,8 +1,7 @@
 import type { GatewayContext } from '../context.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import type { Guard } from '../guard/index.ts';
-import type { LoginHooks } from '../login/hooks.ts';
-import type { LoginStep } from '../login/challenge.ts';
+import type { BeforeCheck, LoginStep } from '../login/hooks.ts';
 import { isDeviceTokenShape } from './codes.ts';
 import type { DevicePairings } from './devices.ts';
 
@@ -16,21 +15,24 @@ export interface DeviceTokenDeps {
 }
 
 /**
- * The paired-device bypass of the second-factor policy (DESIGN: a password login, step 3):
- *   - a `before` hook takes X-Device-Token off the login request (Jellyfin never sees it);
+ * The paired-device bypass, two checks of the login policy (server/login/policy.ts):
+ *   - a `before` check takes X-Device-Token off the login request (Jellyfin never sees it);
  *   - a policy step releases the login ("paired_device") only when the token belongs to the user Jellyfin
  *     just accepted AND to the DeviceId of the login's own credential header (and of Jellyfin's answer).
  *     Anything else (unknown token, another user's, another device's) is ignored — the login is challenged
  *     as usual — audited, and counted as a pairing failure by the guard.
  */
-export function deviceTokenBypass(deps: DeviceTokenDeps): { before: LoginHooks['before'][number]; step: LoginStep } {
+export function deviceTokenBypass(deps: DeviceTokenDeps): { before: BeforeCheck; step: LoginStep } {
   const presented = new WeakMap<GatewayContext, string>();
 
-  const before: LoginHooks['before'][number] = async (ctx) => {
-    const value = ctx.get(DEVICE_TOKEN_HEADER);
-    if (value === '') return;
-    presented.set(ctx, value.trim());
-    delete ctx.req.headers[DEVICE_TOKEN_HEADER];
+  const before: BeforeCheck = {
+    name: 'takeDeviceToken',
+    run: async (ctx) => {
+      const value = ctx.get(DEVICE_TOKEN_HEADER);
+      if (value === '') return;
+      presented.set(ctx, value.trim());
+      delete ctx.req.headers[DEVICE_TOKEN_HEADER];
+    },
   };
 
   const step: LoginStep = {

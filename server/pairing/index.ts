@@ -4,8 +4,7 @@ import type { AuditEvent, AuditSink } from '../audit/index.ts';
 import type { Guard } from '../guard/index.ts';
 import type { JellyfinClient } from '../jellyfin/upstream.ts';
 import type { Logger } from '../log.ts';
-import type { LoginHooks } from '../login/hooks.ts';
-import type { SecondFactorPolicy } from '../login/challenge.ts';
+import type { BeforeCheck, LoginStep } from '../login/hooks.ts';
 import type { DB } from '../store/index.ts';
 import type { Keys } from '../store/keys.ts';
 import type { PairedDevicesTable, PairingsTable, QuickConnectTable } from '../store/schema.ts';
@@ -64,7 +63,12 @@ export interface LookedUp {
 export class Pairing {
   readonly devices: DevicePairings;
   readonly codes: QuickConnectCodes;
-  private readonly bypass: ReturnType<typeof deviceTokenBypass>;
+  /**
+   * The paired-device bypass, for the login policy (server/login/policy.ts): `takeDeviceToken` takes
+   * X-Device-Token off the request before Jellyfin sees it, `pairedDevice` releases a login whose token
+   * matches the user and DeviceId.
+   */
+  readonly loginChecks: { takeDeviceToken: BeforeCheck; pairedDevice: LoginStep };
   /** Phone approval through the approvals engine (attachApprovals); absent, the phone flows answer 503. */
   phone: PhonePairing | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -73,7 +77,8 @@ export class Pairing {
   constructor(readonly deps: PairingDeps) {
     this.devices = new DevicePairings(deps.db, deps.clock, deps.keys, () => deps.config.PairingCodeExpiration * 1000);
     this.codes = new QuickConnectCodes(deps.db, deps.clock);
-    this.bypass = deviceTokenBypass({ pairings: this.devices, guard: deps.guard, audit: (e) => this.audit(e) });
+    const bypass = deviceTokenBypass({ pairings: this.devices, guard: deps.guard, audit: (e) => this.audit(e) });
+    this.loginChecks = { takeDeviceToken: bypass.before, pairedDevice: bypass.step };
   }
 
   get enabled(): boolean {
@@ -86,16 +91,6 @@ export class Pairing {
     } catch {
       /* auditing never fails a request */
     }
-  }
-
-  /**
-   * Plug the paired-device bypass into password logins: a `before` hook takes X-Device-Token off the
-   * request, and a step right after "no second factor needed" releases a login whose token matches.
-   */
-  register(hooks: LoginHooks, policy: SecondFactorPolicy): void {
-    hooks.before.push(this.bypass.before);
-    const at = policy.steps.findIndex((s) => s.name === 'noSecondFactorNeeded');
-    policy.steps.splice(at + 1, 0, this.bypass.step);
   }
 
   /**
