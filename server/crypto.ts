@@ -1,6 +1,9 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 /**
+ * Every cryptographic helper of the gateway, and the only place that builds an HMAC: keyed hashes of
+ * tokens, codes and ids (stored instead of the values), the audit chain's MACs, and sealed secrets.
+ *
  * Secrets at rest (DESIGN principle 6): AES-256-GCM with a fresh 96-bit IV per message and the OWNER's
  * id as associated data, so a sealed value copied onto another row (another user, another challenge)
  * fails to open instead of silently working for the wrong owner.
@@ -47,11 +50,33 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb) && ab.length === bb.length;
 }
 
-/** A keyed hash for low-value lookups (e-mail codes): HMAC-SHA256 under the gateway's key, domain-separated. */
+/**
+ * A keyed hash for lookups (codes, tokens, ids stored instead of the values): HMAC-SHA256 under the
+ * gateway's key over `domain`, then each part after a NUL, so that a hash made for one purpose never
+ * matches one made for another. Stored hashes depend on this exact layout: never change it.
+ */
 export function keyedHash(key: Buffer, domain: string, ...parts: string[]): string {
   const h = createHmac('sha256', key).update(domain);
   for (const p of parts) h.update('\0').update(p);
   return h.digest('base64url');
+}
+
+/**
+ * The hash of a Jellyfin access token as the gate stores it: HMAC-SHA256 of the bare token, with no
+ * domain (the rows already stored are keyed so; a domain now would sign every session out).
+ */
+export function tokenHash(key: Buffer, token: string): string {
+  return createHmac('sha256', key).update(token).digest('base64url');
+}
+
+/** A key for one purpose, derived from the gateway's HMAC key (HMAC-SHA256 of the label). */
+export function deriveKey(key: Buffer, label: string): Buffer {
+  return createHmac('sha256', key).update(label).digest();
+}
+
+/** The MAC of a message under a purpose's own key (from `deriveKey`), base64url. */
+export function mac(key: Buffer, message: string): string {
+  return createHmac('sha256', key).update(message).digest('base64url');
 }
 
 /** 128 random bits, base64url: ids of challenges, trusted browsers, WebAuthn ceremonies. */

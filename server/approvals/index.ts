@@ -13,7 +13,7 @@ import type { Notice, Notifier } from '../guard/notifier.ts';
 import type { GeoLocator } from '../guard/travel.ts';
 import type { Who } from '../guard/regulator.ts';
 import { addressKey } from '../guard/subjects.ts';
-import { safeEqual } from '../factors/crypto.ts';
+import { safeEqual } from '../crypto.ts';
 import { PushService, loadOrCreateVapidKeys, vapidSubject } from '../push/index.ts';
 import type { ApprovalKind, Asking, PushPayload, PushSkipped } from '../../shared/api/approvals.ts';
 import { approvalRequestOptions, verifyApprovalAssertion, type AssertionCheck } from './assertion.ts';

@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { DB } from '../store/index.ts';
 import type { PhonesTable } from '../store/schema.ts';
-import { keyedHash, open, randomId, seal } from '../factors/crypto.ts';
+import { keyedHash, open, randomId, seal } from '../crypto.ts';
 import { pushServiceOf, type PushSubscription } from '../push/subscription.ts';
 import type { SubscriptionSource } from '../push/index.ts';
 

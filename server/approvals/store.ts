@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import type { DB } from '../store/index.ts';
 import type { ApprovalsTable, ApprovalStatusColumn } from '../store/schema.ts';
-import { randomId } from '../factors/crypto.ts';
+import { randomId } from '../crypto.ts';
 import type { ApprovalKind, Asking } from '../../shared/api/approvals.ts';
 import { askingOf, commit, numberMatch, type ApprovalRow } from './record.ts';
 

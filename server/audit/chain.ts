@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { deriveKey, mac } from '../crypto.ts';
 
 /**
  * The audit log's keyed hash chain. Each row carries the MAC of the row before it (`prev_mac`) and its
@@ -43,7 +44,7 @@ export const GENESIS_MAC = '';
 
 /** A key for the chain only, derived from the gateway's HMAC key (domain separation from token hashes). */
 export function chainKey(hmacKey: Buffer): Buffer {
-  return createHmac('sha256', hmacKey).update('jellyguard audit chain v1').digest();
+  return deriveKey(hmacKey, 'jellyguard audit chain v1');
 }
 
 /** The MAC of a row: over its predecessor's MAC and every field, in a fixed order. */
@@ -62,12 +63,12 @@ export function rowMac(key: Buffer, row: Omit<AuditRow, 'mac'>): string {
     row.client,
     row.detail,
   ];
-  return createHmac('sha256', key).update(JSON.stringify(fields)).digest('base64url');
+  return mac(key, JSON.stringify(fields));
 }
 
 export function sealOf(key: Buffer, s: Omit<ChainState, 'seal'>): string {
   const fields = ['chain', s.head_id, s.head_mac, s.anchor_id, s.anchor_mac];
-  return createHmac('sha256', key).update(JSON.stringify(fields)).digest('base64url');
+  return mac(key, JSON.stringify(fields));
 }
 
 export function sealed(key: Buffer, s: Omit<ChainState, 'seal'>): ChainState {

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
 import type { DB } from '../store/index.ts';
 import type { EmailCodesTable } from '../store/schema.ts';
-import { keyedHash, randomDigits, safeEqual } from './crypto.ts';
+import { keyedHash, randomDigits, safeEqual } from '../crypto.ts';
 
 /**
  * One-time codes by e-mail (nodemailer over the SMTP server of the configuration): 6 digits, valid

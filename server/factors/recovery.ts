@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { DB } from '../store/index.ts';
-import { slowHash, slowVerify } from './crypto.ts';
+import { slowHash, slowVerify } from '../crypto.ts';
 
 /**
  * Recovery codes: ten single-use codes, shown once, stored only as scrypt hashes (salted, slow).

@@ -3,7 +3,7 @@ import { generate, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
 import type { Clock } from '../clock.ts';
 import type { DB } from '../store/index.ts';
-import { open, seal } from './crypto.ts';
+import { open, seal } from '../crypto.ts';
 
 /**
  * TOTP (RFC 6238) as every authenticator app implements it: HMAC-SHA-1, 6 digits, 30-second steps,

@@ -1,8 +1,8 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Clock } from '../clock.ts';
 import type { DB } from '../store/index.ts';
-import { randomId, safeEqual } from './crypto.ts';
+import { keyedHash, randomId, safeEqual } from '../crypto.ts';
 
 /**
  * "Trust this browser": after a second factor, the browser may receive the cookie
@@ -85,9 +85,7 @@ export class TrustedBrowsers {
 
   private mac(id: string, userId: string, b: BrowserBinding, prefix: string, exp: string): string {
     const ua = createHash('sha256').update(userAgentFamily(b.userAgent)).digest('base64url');
-    return createHmac('sha256', this.hmacKey)
-      .update(['jellyguard-trusted-browser', id, userId, b.deviceId, ua, prefix, exp].join('\0'))
-      .digest('base64url');
+    return keyedHash(this.hmacKey, 'jellyguard-trusted-browser', id, userId, b.deviceId, ua, prefix, exp);
   }
 
   /**

@@ -1,6 +1,6 @@
-import { createHmac } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { JellyfinClient } from '../jellyfin/upstream.ts';
+import { keyedHash } from '../crypto.ts';
 
 /**
  * Jellyfin API keys (Sonarr, Radarr, Tautulli…), recognised through `/Auth/Keys` with the gateway's own
@@ -25,7 +25,7 @@ export class ApiKeyCache {
   }
 
   private hash(token: string): string {
-    return createHmac('sha256', this.hmacKey).update('apikey\0' + token).digest('base64url');
+    return keyedHash(this.hmacKey, 'apikey', token);
   }
 
   has(token: string): boolean {

@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { DB } from '../store/index.ts';
 import type { TokensTable } from '../store/schema.ts';
+import { tokenHash } from '../crypto.ts';
 
 /** What the gate knows about a token it let through. Never holds the token itself. */
 export interface TokenEntry {
@@ -45,7 +45,7 @@ export class TokenRegistry {
 
   /** HMAC-SHA256 under the gateway's key: a stolen database does not reveal or confirm tokens. */
   hash(token: string): string {
-    return createHmac('sha256', this.hmacKey).update(token).digest('base64url');
+    return tokenHash(this.hmacKey, token);
   }
 
   async load(): Promise<void> {

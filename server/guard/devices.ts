@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { DB } from '../store/index.ts';
 import { foldUserName, networkKey } from './subjects.ts';
+import { keyedHash } from '../crypto.ts';
 
 export interface SeenLogin {
   userId: string;
@@ -67,7 +67,7 @@ export class KnownDevices {
   }
 
   private deviceHash(userId: string, deviceId: string): string {
-    return createHmac('sha256', this.hmacKey).update(`known-device\0${userId}\0${deviceId}`).digest('base64url');
+    return keyedHash(this.hmacKey, 'known-device', userId, deviceId);
   }
 
   /** Whether this user (by id, or by name when the gateway knows it) signed in from this DeviceId before. */

@@ -1,6 +1,7 @@
-import { createHmac, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { HttpError } from '../errors.ts';
 import { PAIRING_CODE_ALPHABET } from '../../shared/api/pairing.ts';
+import { keyedHash } from '../crypto.ts';
 
 /**
  * PairDevice codes: 8 symbols from a 32-symbol alphabet without look-alikes (no I, O, 0, 1), 40 bits,
@@ -14,7 +15,7 @@ export function newPairingCode(): string {
 }
 
 export function pairingCodeHash(hmacKey: Buffer, canonicalCode: string): string {
-  return createHmac('sha256', hmacKey).update('pairing-code\0' + canonicalCode).digest('base64url');
+  return keyedHash(hmacKey, 'pairing-code', canonicalCode);
 }
 
 export function newDeviceToken(): string {
@@ -28,7 +29,7 @@ export function isDeviceTokenShape(s: string): boolean {
 }
 
 export function deviceTokenHash(hmacKey: Buffer, token: string): string {
-  return createHmac('sha256', hmacKey).update('device-token\0' + token).digest('base64url');
+  return keyedHash(hmacKey, 'device-token', token);
 }
 
 export function newId(): string {

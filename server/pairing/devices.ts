@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.ts';
-import { open, seal } from '../factors/crypto.ts';
+import { open, seal } from '../crypto.ts';
 import type { DB } from '../store/index.ts';
 import type { PairedDevicesTable, PairingsTable } from '../store/schema.ts';
 import { parsePairCode } from '../../shared/api/pairing.ts';

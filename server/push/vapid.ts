@@ -1,6 +1,6 @@
 import webpush from 'web-push';
 import type { DB } from '../store/index.ts';
-import { open, seal } from '../factors/crypto.ts';
+import { open, seal } from '../crypto.ts';
 
 /**
  * The gateway's VAPID key pair (RFC 8292 §3): an ECDSA P-256 key the push services know this server

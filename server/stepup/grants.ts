@@ -1,7 +1,8 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { DB } from '../store/index.ts';
 import type { StepUpGrantsTable } from '../store/schema.ts';
+import { keyedHash } from '../crypto.ts';
 
 /**
  * Step-up grants (DESIGN: Step-up): a fresh proof given by ONE session (token) for ONE action, spent once.
@@ -49,7 +50,7 @@ export class StepUpGrants {
   ) {}
 
   hash(grant: string): string {
-    return createHmac('sha256', this.hmacKey).update('stepup\0' + grant).digest('base64url');
+    return keyedHash(this.hmacKey, 'stepup', grant);
   }
 
   /** A usable grant (state granted) or an inert one waiting for a phone approval (state pending). */

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { expect } from 'vitest';
-import { open } from '../../server/factors/crypto.ts';
+import { open } from '../../server/crypto.ts';
 import { totpCodeAt } from '../../server/factors/totp.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import type { SecondFactorRequired } from '../../shared/api/factors.ts';

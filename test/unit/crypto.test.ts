@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { ManualClock } from '../../server/clock.ts';
 import { openStore } from '../../server/store/index.ts';
 import { tempDir } from '../helpers/gateway.ts';
-import { open, openString, randomDigits, randomId, safeEqual, seal } from '../../server/factors/crypto.ts';
+import { deriveKey, keyedHash, mac, open, openString, randomDigits, randomId, safeEqual, seal, tokenHash } from '../../server/crypto.ts';
 import { UserAttempts, USER_LOCK_MS, USER_MAX_FAILURES, USER_WINDOW_MS } from '../../server/factors/attempts.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -81,5 +81,23 @@ describe('wrong codes per user', () => {
     expect(await attempts.fail(u)).toEqual({ locked: false, failures: 1 });
     await attempts.succeed(u);
     expect(await attempts.fail(u)).toEqual({ locked: false, failures: 1 });
+  });
+});
+
+describe('keyed hashes (the stored hashes of tokens, codes and devices depend on their exact layout)', () => {
+  const key = randomBytes(32);
+  const hmac = (k: Buffer, m: string) => createHmac('sha256', k).update(m);
+
+  it('keyedHash is HMAC-SHA256 of the domain and each part after a NUL', () => {
+    expect(keyedHash(key, 'known-device', 'u1', 'd1')).toBe(hmac(key, 'known-device\0u1\0d1').digest('base64url'));
+    expect(keyedHash(key, 'apikey', 'k')).toBe(hmac(key, 'apikey\0k').digest('base64url'));
+    expect(keyedHash(key, 'qc', 'ABC')).not.toBe(keyedHash(key, 'pairing-code', 'ABC'));
+  });
+
+  it('a token hash has no domain; a derived key and its MACs are plain HMACs', () => {
+    expect(tokenHash(key, 'tok')).toBe(hmac(key, 'tok').digest('base64url'));
+    const derived = deriveKey(key, 'jellyguard audit chain v1');
+    expect(derived.equals(hmac(key, 'jellyguard audit chain v1').digest())).toBe(true);
+    expect(mac(derived, '["x"]')).toBe(hmac(derived, '["x"]').digest('base64url'));
   });
 });

@@ -3,7 +3,7 @@ import { ManualClock } from '../../server/clock.ts';
 import { openStore } from '../../server/store/index.ts';
 import { tempDir } from '../helpers/gateway.ts';
 import { RecoveryCodes, RECOVERY_CODE_COUNT, isRecoveryCodeShape, normalizeRecoveryCode } from '../../server/factors/recovery.ts';
-import { slowHash, slowVerify } from '../../server/factors/crypto.ts';
+import { slowHash, slowVerify } from '../../server/crypto.ts';
 
 const USER = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);

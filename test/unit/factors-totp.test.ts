@@ -6,7 +6,7 @@ import { ManualClock } from '../../server/clock.ts';
 import { openStore, type Store } from '../../server/store/index.ts';
 import { tempDir } from '../helpers/gateway.ts';
 import { TotpFactor, base32Encode, matchTotp, totpCodeAt, totpStepAt, TOTP_ENROLLMENT_MS } from '../../server/factors/totp.ts';
-import { open, seal } from '../../server/factors/crypto.ts';
+import { open, seal } from '../../server/crypto.ts';
 
 const USER = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);
