@@ -27,9 +27,5 @@ export function tryParseJson(text: string): unknown {
   }
 }
 
-/** Jellyfin GUIDs on the wire: 32 lowercase hex, whichever form the upstream used. */
-export function canonicalGuid(id: string | undefined): string | undefined {
-  if (!id) return undefined;
-  const hex = id.replace(/[{}-]/g, '').toLowerCase();
-  return /^[0-9a-f]{32}$/.test(hex) ? hex : undefined;
-}
+/** Ids in JSON answers are read like every other id: server/jellyfin/guid.ts. */
+export { canonicalGuid } from './guid.ts';

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   AUTH_ROUTES,
-  canonicalGuid,
   classifyAuthRoute,
   createPathNormalizer,
   isGatewayRoute,
@@ -10,6 +9,7 @@ import {
   matchRoute,
   stripBaseUrl,
 } from '../../server/jellyfin/paths.ts';
+import { canonicalGuid } from '../../server/jellyfin/guid.ts';
 
 const plain = createPathNormalizer({ baseUrl: '' });
 const based = createPathNormalizer({ baseUrl: '/jellyfin' });
@@ -87,14 +87,14 @@ describe('normalize: GUIDs', () => {
   it('the D-format compat quirks of .NET ("0x" and "+" inside a component)', () => {
     expect(canonicalGuid('0x5a3b1c-0e9f-4a7b-8c6d-5e4f3a2b1c0d')).toBe('005a3b1c0e9f4a7b8c6d5e4f3a2b1c0d');
     expect(canonicalGuid('+0x5a3b1-+0x9-4a7b-8c6d-5e4f3a2b1c0d')).toBe('0005a3b1' + '0009' + '4a7b8c6d5e4f3a2b1c0d');
-    expect(canonicalGuid('2d5a3b1c-0e9f-4a7b-8c6d-+x4f3a2b1c0d')).toBeNull();
-    expect(canonicalGuid('2d5a3b1c-0e9f-4a7b-8c6d-5e4f3a2b1c0g')).toBeNull();
+    expect(canonicalGuid('2d5a3b1c-0e9f-4a7b-8c6d-+x4f3a2b1c0d')).toBeUndefined();
+    expect(canonicalGuid('2d5a3b1c-0e9f-4a7b-8c6d-5e4f3a2b1c0g')).toBeUndefined();
   });
 
   it('non-GUIDs are left alone', () => {
-    expect(canonicalGuid('2d5a3b1c0e9f4a7b8c6d5e4f3a2b1c0')).toBeNull(); // 31 digits
-    expect(canonicalGuid('2d5a3b1c0e9f4a7b8c6d5e4f3a2b1c0dd')).toBeNull(); // 33
-    expect(canonicalGuid('2d5a3b1c-0e9f4a7b-8c6d-5e4f3a2b1c0d')).toBeNull();
+    expect(canonicalGuid('2d5a3b1c0e9f4a7b8c6d5e4f3a2b1c0')).toBeUndefined(); // 31 digits
+    expect(canonicalGuid('2d5a3b1c0e9f4a7b8c6d5e4f3a2b1c0dd')).toBeUndefined(); // 33
+    expect(canonicalGuid('2d5a3b1c-0e9f4a7b-8c6d-5e4f3a2b1c0d')).toBeUndefined();
     expect(plain.normalize('/Artists/The%20Very%20Long%20Name%20Of%20A%20Band%20Here')).toBe('/artists/the very long name of a band here');
   });
 
