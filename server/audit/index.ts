@@ -1,29 +1,4 @@
-import type { AuditEventType, AuditOutcome } from '../../shared/audit-events.ts';
-
-/** One security event (DESIGN: Audit). `detail` never holds a secret. */
-export interface AuditEvent {
-  type: AuditEventType;
-  outcome: AuditOutcome;
-  userId?: string | null;
-  userName?: string | null;
-  ip?: string | null;
-  deviceId?: string | null;
-  deviceName?: string | null;
-  client?: string | null;
-  detail?: Record<string, unknown>;
-}
-
-/**
- * Where events go. Recording never blocks nor fails the request that caused it: implementations queue
- * and write in the background.
- */
-export interface AuditSink {
-  record(event: AuditEvent): void;
-}
-
-/** A sink that drops everything (for parts built without a store, e.g. unit tests of other concerns). */
-export const nullAuditSink: AuditSink = { record: () => {} };
-
+export { nullAuditSink, type AuditEvent, type AuditSink } from './event.ts';
 export { AuditLog, verifyStore, type AuditFilter, type AuditLogOptions } from './log.ts';
 export { verifyRows, chainKey, type AuditRow, type ChainState, type VerifyResult } from './chain.ts';
 export { presentRow, exportItem, parseExport, rowsFromExport, rowsFromCsv, rowsFromJson, chainForExport, csvHeader, csvLine, EXPORT_FORMAT } from './export.ts';

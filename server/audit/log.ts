@@ -2,7 +2,7 @@ import type { ExpressionBuilder, Expression, SqlBool } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Database, DB } from '../store/index.ts';
-import type { AuditEvent, AuditSink } from './index.ts';
+import type { AuditEvent, AuditSink } from './event.ts';
 import { GENESIS_MAC, chainKey, rowMac, sameMac, sealOf, sealed, verifyRows, type AuditRow, type ChainState, type VerifyResult } from './chain.ts';
 
 export interface AuditLogOptions {

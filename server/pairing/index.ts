@@ -8,6 +8,7 @@ import type { BeforeCheck, LoginStep } from '../login/hooks.ts';
 import type { DB } from '../store/index.ts';
 import type { Keys } from '../store/keys.ts';
 import type { PairedDevicesTable, PairingsTable, QuickConnectTable } from '../store/schema.ts';
+import type { CodeActor, LookedUp } from './targets.ts';
 import { parsePairCode, type PairTarget, type PairedDevice, type PendingPair } from '../../shared/api/pairing.ts';
 import type { StepUp } from '../stepup/index.ts';
 import { guardedAttempt } from '../stepup/attempt.ts';
@@ -25,6 +26,7 @@ export { QuickConnectCodes } from './quick-connect.ts';
 export { DEVICE_TOKEN_HEADER } from './device-token.ts';
 export { unknownCode } from './codes.ts';
 export { PhonePairing, type ApprovalEngine } from './phone.ts';
+export type { CodeActor, LookedUp, PairingTargets } from './targets.ts';
 
 export interface PairingDeps {
   db: DB;
@@ -39,21 +41,7 @@ export interface PairingDeps {
   audit: () => AuditSink;
 }
 
-/** Who is acting on a code: the address, and the signed-in user when there is one. */
-export interface CodeActor {
-  ip: string;
-  userId?: string;
-  userName?: string;
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/** A code found waiting: what the phone shows, and the row behind it. */
-export interface LookedUp {
-  target: PairTarget;
-  quickConnect?: QuickConnectTable;
-  pairing?: PairingsTable;
-}
 
 /**
  * TV pairing (DESIGN: TV pairing): Quick Connect codes approved from a phone, the seed's PairDevice
@@ -105,6 +93,7 @@ export class Pairing {
       users: more.users,
       factors: more.factors,
       pairing: this,
+      failures: this.deps.guard,
       stepUp: this.deps.stepUp,
       engine,
     });

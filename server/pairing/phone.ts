@@ -13,7 +13,8 @@ import type { PairApprovalStarted, PairApproved, PairTarget, StepUpAction } from
 import { STEP_UP_ACTION_LABELS } from '../../shared/api/stepup.ts';
 import type { ApprovalRequest } from '../approvals/index.ts';
 import { unknownCode } from './codes.ts';
-import type { Pairing } from './index.ts';
+import type { PairingTargets } from './targets.ts';
+import type { FailureRecorder } from '../guard/regulator.ts';
 
 /** The slice of the approvals engine pairing uses (server/approvals). */
 export type ApprovalEngine = Pick<Approvals, 'request' | 'get' | 'options' | 'approve' | 'deny' | 'onDecision'> & {
@@ -26,7 +27,9 @@ export interface PhonePairingDeps {
   log: Logger;
   users: UserDirectory;
   factors: Factors;
-  pairing: Pairing;
+  pairing: PairingTargets;
+  /** Wrong codes count as pairing failures (server/guard). */
+  failures: FailureRecorder;
   stepUp: StepUp;
   engine: ApprovalEngine;
 }
@@ -202,7 +205,7 @@ export class PhonePairing implements PhoneStepUp {
     if (action === 'QuickConnectAuthorize') {
       const waiting = target ? await pairing.codes.pending(target) : undefined;
       if (!waiting) {
-        this.deps.pairing.deps.guard.recordFailure('pairing', { ip: actor.ip, userId: session.userId, username: userName });
+        this.deps.failures.recordFailure('pairing', { ip: actor.ip, userId: session.userId, username: userName });
         pairing.audit({ type: 'pairing.code.invalid', outcome: 'failure', userId: session.userId, userName, ip: actor.ip, detail: { via: 'stepup' } });
         throw unknownCode();
       }
