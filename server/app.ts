@@ -86,26 +86,26 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await tokens.load();
   const users = new UserDirectory(store.db, clock);
   const apiKeys = new ApiKeyCache(jellyfin, keys.hmacKey, clock, config.JellyfinApiKey, (m) => log.warn(m));
-  const gate = new TokenGate(tokens, apiKeys, jellyfin, users, clock, {
-    apiKeyBypass: config.APIKeyBypassEnabled,
-    adoptUntil: config.AdoptExistingSessionsUntil ? Date.parse(config.AdoptExistingSessionsUntil) : undefined,
-    apiKeyMissRefreshMs: 10_000,
-    audit: () => services.audit,
-  }, (m) => log.info(m));
-  const loginDeps = { proxy, tokens, users, maxBodyBytes: config.MaxLoginBodyBytes, log: (m: string) => log.warn(m), baseUrl: config.BaseUrl };
-  const quickConnect = new QuickConnectInterceptor({
-    ...loginDeps, db: store.db, clock, hmacKey: keys.hmacKey, client: jellyfin, audit: () => services.audit,
-  });
   const audit = new AuditLog(store.db, clock, keys.hmacKey, {
     maxAgeMs: config.AuditLogMaxAge * 86_400_000,
     maxRows: config.AuditLogMaxSize,
     excluded: config.AuditLogExcludedEvents,
   }, log);
   await audit.open();
+  const gate = new TokenGate(tokens, apiKeys, jellyfin, users, clock, {
+    apiKeyBypass: config.APIKeyBypassEnabled,
+    adoptUntil: config.AdoptExistingSessionsUntil ? Date.parse(config.AdoptExistingSessionsUntil) : undefined,
+    apiKeyMissRefreshMs: 10_000,
+    audit,
+  }, (m) => log.info(m));
+  const loginDeps = { proxy, tokens, users, maxBodyBytes: config.MaxLoginBodyBytes, log: (m: string) => log.warn(m), baseUrl: config.BaseUrl };
+  const quickConnect = new QuickConnectInterceptor({
+    ...loginDeps, db: store.db, clock, hmacKey: keys.hmacKey, client: jellyfin, audit,
+  });
   // One offline GeoIP database (when configured) for impossible travel and the place an approval shows.
   const geo = config.GeoIPDatabasePath ? await MaxMindLocator.open(config.GeoIPDatabasePath) : undefined;
   const guard = await Guard.create({
-    config, clock, log, db: store.db, hmacKey: keys.hmacKey, audit: () => audit, geo,
+    config, clock, log, db: store.db, hmacKey: keys.hmacKey, audit, geo,
     revoke: async (token) => {
       await tokens.forget(token);
       await jellyfin.logout(token).catch(() => false);
@@ -118,15 +118,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // (the Authenticator's phones): each exports its checks of the password login for the table below.
   const secondFactor = createSecondFactor({
     db: store.db, clock, keys, config, log, tokens, users, jellyfin,
-    sinks: () => services,
+    audit, failures: () => services.factorFailures,
   });
   const stepUp = new StepUp({
     db: store.db, clock, hmacKey: keys.hmacKey, config, factors: secondFactor.factors, users, guard, jellyfin,
-    revokeSession: (tokenHash) => revokeSession(tokens, jellyfin, tokenHash), audit: () => services.audit,
+    revokeSession: (tokenHash) => revokeSession(tokens, jellyfin, tokenHash), audit,
   });
-  const pairing = new Pairing({ db: store.db, clock, keys, config, log, guard, jellyfin, stepUp, audit: () => services.audit });
+  const pairing = new Pairing({ db: store.db, clock, keys, config, log, guard, jellyfin, stepUp, audit });
   const approvals = await Approvals.create({
-    db: store.db, clock, config, log, keys, challenges: secondFactor.challenges, guard, audit: () => services.audit, geo,
+    db: store.db, clock, config, log, keys, challenges: secondFactor.challenges, guard, audit, geo,
   });
   // The password login's checks, in the order they run: server/login/policy.ts.
   const loginHooks = loginPolicy({
@@ -163,7 +163,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     approvals.push.onSent = (r) => metrics.observePush(r.outcome);
   }
   const router = gatewayRouter(services);
-  const changePassword = passwordChange({ ...loginDeps, guard, stepUp, jellyfin, audit: () => services.audit });
+  const changePassword = passwordChange({ ...loginDeps, guard, stepUp, jellyfin, audit });
   const keyChanges = apiKeyChanges({ ...loginDeps, apiKeys });
 
   // The interceptors, by where they stand in the pipeline (the short path below consults the same tables).
@@ -178,7 +178,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const afterTheGate: InterceptTable = [
     // interceptors that act for a verified session
     ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
-    ['/sessions/logout', logout({ ...loginDeps, audit: () => services.audit })],
+    ['/sessions/logout', logout({ ...loginDeps, audit })],
     // a password change checks the current password: counted like a sign-in; other sessions signed out
     ['/users/password', changePassword],
     ['/users/{id}/password', changePassword],

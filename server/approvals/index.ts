@@ -57,8 +57,7 @@ export interface ApprovalsDeps {
   keys: Keys;
   challenges: LoginChallenges;
   guard: ApprovalGuard;
-  /** Read at call time (the audit log may be swapped by tests). */
-  audit: () => AuditSink;
+  audit: AuditSink;
   /** The offline GeoIP database, when configured: the approximate place shown on the phone. */
   geo?: GeoLocator;
   /** Abandon a push after this long (default 5 s). */
@@ -163,7 +162,7 @@ export class Approvals {
 
   audit(e: AuditEvent): void {
     try {
-      this.deps.audit().record(e);
+      this.deps.audit.record(e);
     } catch {
       /* auditing never fails a request */
     }

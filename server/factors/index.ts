@@ -65,8 +65,8 @@ export interface FactorDeps {
   keys: Keys;
   config: Config;
   log: Logger;
-  /** Read at call time, so the audit and guard engineers can swap their implementations in. */
-  audit: () => { record(e: AuditEvent): void };
+  audit: { record(e: AuditEvent): void };
+  /** Where wrong codes are counted (the guard); read at call time, as tests replace it on Services. */
   failures: () => FailureRecorder;
 }
 
@@ -100,7 +100,7 @@ export class Factors {
 
   audit(e: AuditEvent): void {
     try {
-      this.deps.audit().record(e);
+      this.deps.audit.record(e);
     } catch {
       /* auditing never fails a request */
     }

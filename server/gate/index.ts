@@ -16,8 +16,7 @@ export type GateDecision =
   | { pass: false; reason: 'unknown_token' | 'pending_token' | 'api_key_refused' };
 
 export interface GateOptions {
-  /** Read at call time: the audit log is built after the gate. */
-  audit?: () => AuditSink;
+  audit?: AuditSink;
   apiKeyBypass: boolean;
   /** Epoch ms until which tokens issued before the gateway may be adopted; undefined = never. */
   adoptUntil: number | undefined;
@@ -90,7 +89,7 @@ export class TokenGate {
   noteRefusal(ip: string, reason: string, detail: Record<string, unknown>): void {
     if (this.refusalsAudited.has(ip)) return;
     this.refusalsAudited.set(ip, true);
-    this.opts.audit?.().record({ type: 'gate.refused', outcome: 'refused', ip, detail: { reason, ...detail } });
+    this.opts.audit?.record({ type: 'gate.refused', outcome: 'refused', ip, detail: { reason, ...detail } });
   }
 
   private adoptionOpen(): boolean {
@@ -120,7 +119,7 @@ export class TokenGate {
           await this.users.upsert({ id: userId, name, isAdmin });
           await this.tokens.record(token, { userId, method: 'adopted' });
           this.log(`adopted an existing Jellyfin session of ${name}`);
-          this.opts.audit?.().record({ type: 'session.adopted', outcome: 'success', userId, userName: name });
+          this.opts.audit?.record({ type: 'session.adopted', outcome: 'success', userId, userName: name });
           return true;
         } catch (e) {
           this.log(`adoption check failed: ${(e as Error).message}`);

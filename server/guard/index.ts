@@ -44,8 +44,7 @@ export interface GuardDeps {
   log: Logger;
   db: DB;
   hmacKey: Buffer;
-  /** Read at call time (the audit log is built after the guard). */
-  audit: () => AuditSink;
+  audit: AuditSink;
   /** Revoke a token Jellyfin issued: forget it at the gate and log it out at Jellyfin. */
   revoke: (token: string) => Promise<void>;
   /** Whether a token is a Jellyfin API key the gateway knows (memory only). */
@@ -538,7 +537,7 @@ export class Guard {
 
   private audit(e: AuditEvent): void {
     try {
-      this.deps.audit().record(e);
+      this.deps.audit.record(e);
     } catch {
       /* auditing never fails a request */
     }

@@ -22,8 +22,9 @@ export interface SecondFactorSetupDeps {
   tokens: TokenRegistry;
   users: UserDirectory;
   jellyfin: JellyfinClient;
-  /** Read at call time: the audit and guard work may replace these on the Services object. */
-  sinks: () => { audit: AuditSink; factorFailures: FailureRecorder };
+  audit: AuditSink;
+  /** Read at call time (tests replace the recorder on the Services object). */
+  failures: () => FailureRecorder;
 }
 
 /**
@@ -44,8 +45,8 @@ export function createSecondFactor(deps: SecondFactorSetupDeps) {
     keys: deps.keys,
     config,
     log,
-    audit: () => deps.sinks().audit,
-    failures: () => deps.sinks().factorFailures,
+    audit: deps.audit,
+    failures: deps.failures,
   });
   const challenges = new LoginChallenges({
     db: deps.db,

@@ -6,7 +6,7 @@ import { relay } from './relay.ts';
 import type { AuditSink } from '../audit/index.ts';
 
 /** `/Sessions/Logout`: forward, then forget the session's token whatever Jellyfin answered (fail closed). */
-export function logout(deps: LoginDeps & { tokens: TokenRegistry; audit: () => AuditSink }): GatewayMiddleware {
+export function logout(deps: LoginDeps & { tokens: TokenRegistry; audit: AuditSink }): GatewayMiddleware {
   return async (ctx) => {
     const body = await readSmallBody(ctx, deps.maxBodyBytes, 'sign-out requests');
     try {
@@ -17,7 +17,7 @@ export function logout(deps: LoginDeps & { tokens: TokenRegistry; audit: () => A
         const entry = deps.tokens.lookup(token);
         if (!entry) continue;
         await deps.tokens.forgetHash(entry.tokenHash);
-        deps.audit().record({
+        deps.audit.record({
           type: 'session.logout', outcome: 'success', userId: entry.userId, ip: ctx.state.client.ip,
           deviceId: entry.deviceId, deviceName: entry.deviceName, client: entry.client,
         });

@@ -17,7 +17,7 @@ export interface PasswordChangeDeps extends LoginDeps {
   guard: Guard;
   stepUp: StepUp;
   jellyfin: Pick<JellyfinClient, 'deleteDevice'>;
-  audit: () => AuditSink;
+  audit: AuditSink;
 }
 
 /**
@@ -54,12 +54,12 @@ export function passwordChange(deps: PasswordChangeDeps): GatewayMiddleware {
       const res = await forwardBuffered(ctx, deps, raw);
       if (own && res.status === 403) {
         deps.guard.recordFailure('password', who, ['address', 'user_address']);
-        deps.audit().record({ ...people, type: 'password.change.failure', outcome: 'failure' });
+        deps.audit.record({ ...people, type: 'password.change.failure', outcome: 'failure' });
         await deps.stepUp.countSessionFailure(actor);
       } else if (res.status === 204 || res.status === 200) {
         const others = deps.tokens.forUser(target).filter((e) => e.tokenHash !== session.tokenHash);
         for (const e of others) await revokeSession(deps.tokens, deps.jellyfin, e.tokenHash);
-        deps.audit().record({ ...people, type: 'password.changed', outcome: 'success', detail: { target, own, sessionsSignedOut: others.length } });
+        deps.audit.record({ ...people, type: 'password.changed', outcome: 'success', detail: { target, own, sessionsSignedOut: others.length } });
         const from = [session.client, session.deviceName ? `(${session.deviceName})` : ''].filter(Boolean).join(' ') || 'a device';
         deps.guard.notifiers.notifyUser(target, {
           kind: 'factor_change',

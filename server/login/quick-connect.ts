@@ -20,8 +20,7 @@ export interface QuickConnectDeps extends LoginDeps {
   clock: Clock;
   hmacKey: Buffer;
   client: JellyfinClient;
-  /** Read at call time: the audit log is built after the interceptors. */
-  audit: () => AuditSink;
+  audit: AuditSink;
 }
 
 /**
@@ -83,7 +82,7 @@ export class QuickConnectInterceptor {
       const named = canonicalGuid(queryParam(ctx.querystring, 'userId'));
       const userId = named ?? session.userId;
       if (code && (await this.markAuthorized(code, userId)) > 0) {
-        this.deps.audit().record({
+        this.deps.audit.record({
           type: 'quickconnect.authorized', outcome: 'success', userId, ip: ctx.state.client.ip,
           deviceId: session.deviceId, client: session.client, detail: { by: session.userId },
         });
@@ -121,14 +120,14 @@ export class QuickConnectInterceptor {
     if (!row || row.authorized_user_id !== result.userId || row.expires_at < this.deps.clock.now()) {
       this.deps.log('a Quick Connect code authorised outside the gateway was refused; its token is revoked');
       await this.deps.client.logout(result.accessToken).catch(() => false);
-      this.deps.audit().record({
+      this.deps.audit.record({
         type: 'login.quickconnect.refused', outcome: 'refused', userId: result.userId, userName: result.userName,
         ip: ctx.state.client.ip, deviceId: result.deviceId, deviceName: result.deviceName, client: result.client,
       });
       throw new HttpError(403, 'quick_connect_not_approved', 'This Quick Connect request was not approved through Jellyguard.');
     }
     await recordOrRevoke(ctx, this.deps, result, 'quickconnect');
-    this.deps.audit().record({
+    this.deps.audit.record({
       type: 'login.quickconnect.success', outcome: 'success', userId: result.userId, userName: result.userName,
       ip: ctx.state.client.ip, deviceId: result.deviceId, deviceName: result.deviceName, client: result.client,
     });

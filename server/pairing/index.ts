@@ -37,8 +37,7 @@ export interface PairingDeps {
   guard: Guard;
   jellyfin: JellyfinClient;
   stepUp: StepUp;
-  /** Read at call time (the audit log may be swapped in tests). */
-  audit: () => AuditSink;
+  audit: AuditSink;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -75,7 +74,7 @@ export class Pairing {
 
   audit(e: AuditEvent): void {
     try {
-      this.deps.audit().record(e);
+      this.deps.audit.record(e);
     } catch {
       /* auditing never fails a request */
     }

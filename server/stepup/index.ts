@@ -102,8 +102,7 @@ export interface StepUpDeps {
   jellyfin: Pick<JellyfinClient, 'checkPassword'>;
   /** Sign a session out everywhere (a session that keeps failing its proofs is not its owner). */
   revokeSession: (tokenHash: string) => Promise<boolean>;
-  /** Read at call time (the audit log is built after some parts). */
-  audit: () => AuditSink;
+  audit: AuditSink;
 }
 
 /** The outcome of checking a request's proof: spent (go ahead), or the 401 to answer. */
@@ -168,7 +167,7 @@ export class StepUp {
 
   audit(e: AuditEvent): void {
     try {
-      this.deps.audit().record(e);
+      this.deps.audit.record(e);
     } catch {
       /* auditing never fails a request */
     }

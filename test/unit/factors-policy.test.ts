@@ -26,7 +26,7 @@ async function factorsWith(config: Partial<ConfigInput>, dir = tempDir()) {
     keys,
     config: parseConfig({ ...config }),
     log: silentLogger,
-    audit: () => ({ record: () => {} }),
+    audit: { record: () => {} },
     failures: () => noFailureRecorder,
   });
   return { factors, clock, dir };
