@@ -25,7 +25,7 @@ import { passwordLogin } from './login/password.ts';
 import { createSecondFactor } from './login/challenge-setup.ts';
 import { SecondFactorPolicy } from './login/challenge.ts';
 import { loginPolicy } from './login/policy.ts';
-import { QuickConnectInterceptor } from './login/quick-connect.ts';
+import { QuickConnectInterceptor, QuickConnectRequests } from './login/quick-connect.ts';
 import { logout } from './login/logout.ts';
 import { passwordChange } from './login/password-change.ts';
 import { webIndex } from './login/web-index.ts';
@@ -100,7 +100,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }, (m) => log.info(m));
   const loginDeps = { proxy, tokens, users, maxBodyBytes: config.MaxLoginBodyBytes, log: (m: string) => log.warn(m), baseUrl: config.BaseUrl };
   const quickConnect = new QuickConnectInterceptor({
-    ...loginDeps, db: store.db, clock, hmacKey: keys.hmacKey, client: jellyfin, audit,
+    ...loginDeps, requests: new QuickConnectRequests(store.db, clock, keys.hmacKey), clock, client: jellyfin, audit,
   });
   // One offline GeoIP database (when configured) for impossible travel and the place an approval shows.
   const geo = config.GeoIPDatabasePath ? await MaxMindLocator.open(config.GeoIPDatabasePath) : undefined;
@@ -124,7 +124,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     db: store.db, clock, hmacKey: keys.hmacKey, config, factors: secondFactor.factors, users, guard, jellyfin,
     revokeSession: (tokenHash) => revokeSession(tokens, jellyfin, tokenHash), audit,
   });
-  const pairing = new Pairing({ db: store.db, clock, keys, config, log, guard, jellyfin, stepUp, audit });
+  const pairing = new Pairing({ db: store.db, clock, keys, config, log, guard, jellyfin, stepUp, quickConnect: quickConnect.requests, audit });
   const approvals = await Approvals.create({
     db: store.db, clock, config, log, keys, challenges: secondFactor.challenges, guard, audit, geo,
   });
@@ -143,7 +143,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   pairing.attachApprovals(approvals, { users, factors: secondFactor.factors });
   // Every change to an account's factors is told to its owner; "This wasn't me" undoes it.
   const factorChanges = new FactorChanges({
-    db: store.db, clock, log, factors: secondFactor.factors, tokens, jellyfin, engine: approvals, email: guard.notifiers,
+    db: store.db, clock, log, factors: secondFactor.factors, tokens, jellyfin, engine: approvals, email: guard,
   });
   const services: Services = {
     config, clock, log, keys, store, paths, proxy, jellyfin, tokens, users, apiKeys, gate, quickConnect, loginHooks, audit, guard,
@@ -153,7 +153,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     health: new Health({ dataDir, sqlite: store.sqlite, proxy, jellyfin, baseUrl: config.BaseUrl, apiKey: config.JellyfinApiKey, clock }),
     // prom-client is loaded only when metrics are on (it costs start-up time otherwise).
     metrics: config.MetricsEnabled
-      ? new (await import('./metrics/index.ts')).Metrics({ paths, upstreamOrigin: proxy.origin, bans: () => guard.bans.list() })
+      ? new (await import('./metrics/index.ts')).Metrics({ paths, upstreamOrigin: proxy.origin, bans: () => guard.listBans() })
       : undefined,
   };
   // Metrics listen to the audit log and the push service; they never sit in the pipeline.

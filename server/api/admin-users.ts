@@ -126,7 +126,7 @@ export function mountAdminUserRoutes(router: Router<GatewayState>, services: Ser
    */
   const tellOwner = async (ctx: GatewayContext, target: Person, what: string, to?: string) => {
     const by = (await services.users.get(ctx.state.session!.userId))?.name ?? 'an administrator';
-    services.guard.notifiers.notifyUser(target.id, {
+    services.guard.notifyUser(target.id, {
       kind: 'factor_change',
       title: `Jellyfin: the sign-in keys of ${target.name} changed`,
       text: `${what} by the administrator ${by} (address ${ctx.state.client.ip}). If you did not ask for this, tell your administrator.\n`,

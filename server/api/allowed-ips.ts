@@ -34,7 +34,7 @@ export function mountAllowedIpRoutes(router: Router<GatewayState>, services: Ser
 
   router.get('/Users/:id/AllowedIPs', admin, (ctx) => {
     const userId = userIdParam(ctx);
-    ctx.body = present(userId, guard.allowLists.get(userId));
+    ctx.body = present(userId, guard.allowedIps(userId));
   });
 
   router.put('/Users/:id/AllowedIPs', admin, async (ctx) => {
@@ -56,9 +56,8 @@ export function mountAllowedIpRoutes(router: Router<GatewayState>, services: Ser
         await services.users.upsert({ id: userId, name, isAdmin: field(field(fresh, 'Policy'), 'IsAdministrator') === true });
       }
     }
-    if (name) guard.devices.learnUser(userId, name);
     const by = ctx.state.session!.userId;
-    const saved = await guard.allowLists.set(userId, cidrs, by);
+    const saved = await guard.setAllowedIps(userId, cidrs, by, name);
     services.audit.record({
       type: 'guard.allowlist.changed',
       outcome: 'success',
@@ -72,6 +71,6 @@ export function mountAllowedIpRoutes(router: Router<GatewayState>, services: Ser
 
   router.get('/Me/AllowedIPs', auth, (ctx) => {
     const userId = ctx.state.session!.userId;
-    ctx.body = present(userId, guard.allowLists.get(userId));
+    ctx.body = present(userId, guard.allowedIps(userId));
   });
 }

@@ -27,7 +27,7 @@ export function mountBanRoutes(router: Router<GatewayState>, services: Services)
   const { guard } = services;
 
   router.get('/Bans', admin, async (ctx) => {
-    const body: BansResponse = { items: (await guard.bans.list()).map(presentBan) };
+    const body: BansResponse = { items: (await guard.listBans()).map(presentBan) };
     ctx.set('cache-control', 'no-store');
     ctx.body = body;
   });

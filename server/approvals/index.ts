@@ -44,9 +44,10 @@ const KEEP_DECIDED_MS = 7 * 24 * 3600 * 1000;
 /** The narrow slice of the guard approvals use (server/guard implements it). */
 export interface ApprovalGuard {
   recordFailure(kind: 'approval', who: Who): void;
-  regulator: { addressBan(ip: string): Ban | undefined };
-  bans: { impose(scope: 'address', subject: string, info: { reason: string; failures: number; address: string | null; userName: string | null }): Ban };
-  notifiers: Notifier;
+  isAddressBanned(ip: string): boolean;
+  imposeBan(scope: 'address', subject: string, info: { reason: string; failures: number; address: string | null; userName: string | null }): Ban;
+  notifyUser: Notifier['notifyUser'];
+  alertAdmins: Notifier['alertAdmins'];
 }
 
 export interface ApprovalsDeps {
@@ -125,7 +126,7 @@ export class Approvals {
       this.store,
       clock,
       { enabled: config.PushEnabled, maxPerWindow: config.PushMaxPerWindow, windowMs: config.PushWindowSeconds * 1000 },
-      (ip) => deps.guard.regulator.addressBan(ip) !== undefined,
+      (ip) => deps.guard.isAddressBanned(ip),
     );
     this.holds = new AccountHolds(db, this.store, clock, config.ReportsBeforeHold);
     this.login = new PhoneLogin({ engine: this, challenges: deps.challenges, config, clock, audit: (e) => this.audit(e) });
@@ -393,7 +394,7 @@ export class Approvals {
     if (!this.deps.config.ReportBansAddress) banNote = 'disabled';
     else if (subject === addressKey(by.ip)) banNote = 'same_address_as_phone';
     else {
-      const ban = this.deps.guard.bans.impose('address', subject, { reason: 'approval', failures: 1, address: subject, userName: null });
+      const ban = this.deps.guard.imposeBan('address', subject, { reason: 'approval', failures: 1, address: subject, userName: null });
       banned = true;
       this.audit({
         type: 'guard.ban.imposed',
@@ -414,8 +415,8 @@ export class Approvals {
         (banned ? `The address ${subject} is banned.\n` : 'The address was not banned.\n') +
         'If the password may be known to someone else, change it.\n',
     };
-    this.deps.guard.notifiers.notifyUser(row.user_id, notice);
-    this.deps.guard.notifiers.alertAdmins(notice);
+    this.deps.guard.notifyUser(row.user_id, notice);
+    this.deps.guard.alertAdmins(notice);
 
     const hold = await this.holds.afterReport(row.user_id);
     if (hold.newlyHeld) {
@@ -425,8 +426,8 @@ export class Approvals {
         title: `Jellyfin: sign-ins as ${row.user_name} now wait for the phone`,
         text: `After ${hold.reports} reports in a day, every password sign-in as ${row.user_name} waits for an approval on the phone. Approving one lifts this.\n`,
       };
-      this.deps.guard.notifiers.notifyUser(row.user_id, held);
-      this.deps.guard.notifiers.alertAdmins(held);
+      this.deps.guard.notifyUser(row.user_id, held);
+      this.deps.guard.alertAdmins(held);
     }
     this.decided(reported);
     return reported;

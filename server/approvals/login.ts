@@ -16,10 +16,10 @@ import type { AccountHolds } from './fatigue.ts';
 import type { Phones } from './phones.ts';
 
 /**
- * Login by phone, for every client (DESIGN: a password login, step 3, and issue 4 item 5). Three steps
- * of the second-factor policy (server/login/challenge.ts) and the login page's two endpoints:
+ * Login by phone, for every client (DESIGN: a password login). Three steps of the login policy
+ * (server/login/policy.ts), a challenge method, and the login page's two endpoints:
  *
- *   heldAccount     FIRST step: an account held after repeated "This wasn't me" — every password login
+ *   heldAccount     an account held after repeated "This wasn't me" — every password login
  *                   (web or native, LAN or trusted browser alike) is held for the phone; an approval the
  *                   phone already gave this device still lets it in.
  *   approvedOnPhone approve-then-retry: an approved, unused approval of a held login of this user and

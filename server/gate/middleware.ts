@@ -18,7 +18,7 @@ function apply(ctx: GatewayContext, gate: TokenGate, d: GateDecision): void {
 }
 
 /**
- * Pipeline step 6, the token gate: a request carrying any credential passes only if every token in it
+ * The token gate (DESIGN principle 4): a request carrying any credential passes only if every token in it
  * is verified or an admitted API key. Requests without a credential pass: Jellyfin enforces its own
  * anonymous rules. The verified case is decided from memory without awaiting anything.
  */

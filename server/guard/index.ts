@@ -1,27 +1,21 @@
-import { randomInt } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
-import type { GatewayContext } from '../context.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { DB } from '../store/index.ts';
 import type { AuditEvent, AuditSink } from '../audit/index.ts';
-import type { BufferedResponse } from '../jellyfin/proxy.ts';
 import { readCredential } from '../jellyfin/credentials.ts';
-import { canonicalGuid } from '../jellyfin/json.ts';
 import type { ClientAddress } from '../net/client-address.ts';
-import type { AcceptedCheck, BeforeCheck, FailedCheck, LoginStep, PasswordAttempt, ReleasedCheck } from '../login/hooks.ts';
-import type { AuthenticationResult } from '../login/result.ts';
+import type { LoginStep } from '../login/hooks.ts';
 import { BanList, BAN_MEMORY_MS, type Ban, type BanScope } from './bans.ts';
-import { Regulator, isTicket, type AttemptKind, type Ticket, type Who } from './regulator.ts';
+import { Regulator, type AttemptKind, type Refusal, type Ticket, type Who } from './regulator.ts';
 import { KnownDevices } from './devices.ts';
-import { AllowLists, LanBypass } from './network.ts';
-import { MaxMindLocator, travelBetween, type GeoLocator, type Place } from './travel.ts';
-import { BreachChecker, type BreachResult } from './breach.ts';
+import { AllowLists, LanBypass, type AllowList } from './network.ts';
+import { MaxMindLocator, type GeoLocator } from './travel.ts';
+import { BreachChecker } from './breach.ts';
 import { EmailNotifier, Notifiers, type Notice, type Notifier } from './notifier.ts';
-import { foldUserName } from './subjects.ts';
+import { PasswordChecks } from './login.ts';
 
 export { Regulator, ATTEMPT_KINDS, type AttemptKind, type FailureRecorder, type Who } from './regulator.ts';
 export { BanList, type Ban, type BanScope } from './bans.ts';
@@ -62,52 +56,28 @@ export interface GuardDeps {
   breach?: BreachChecker;
 }
 
-interface AttemptState {
-  who: Who;
-  /** performance.now() when the guard first saw the attempt. */
-  started: number;
-  ticket: Ticket | undefined;
-}
-
 /**
  * The guard (DESIGN: brute force and network rules): the regulator and its bans, LAN bypass, per-user
  * IP allowlists, impossible travel, new-device notices and the breached-password check. It plugs into
  * the pipeline twice: a middleware right after the client address refuses banned addresses before
- * anything else (server/guard/middleware.ts, and server/upgrade.ts for upgrades), and password-login
- * hooks (before / failed / released) do the rest.
- *
- * The checks, in order, for a password login:
- *   before Jellyfin  address ban (403/429) → lock of the name at this address → lock of the name
- *                    (a known device passes) → attempts in flight → IP allowlist (by name, when known)
- *   Jellyfin refused count the failure (address, name, both), audit, answer as Jellyfin did
- *   Jellyfin accepted IP allowlist (by id) → impossible travel → breached password (when it blocks)
- *                    → audit → remember the device and network (notify when new)
+ * anything else (server/guard/middleware.ts, and server/upgrade.ts for upgrades), and its checks of the
+ * password login (server/guard/login.ts) do the rest. Other concerns use the methods below, never its parts.
  */
 export class Guard {
-  readonly regulator: Regulator;
-  readonly bans: BanList;
-  readonly devices: KnownDevices;
-  readonly allowLists: AllowLists;
-  readonly lan: LanBypass;
-  readonly notifiers = new Notifiers();
-  readonly emailNotifier: EmailNotifier | undefined;
-  private readonly attempts = new WeakMap<GatewayContext, AttemptState>();
-  /** Jellyfin's own wrong-password answer, as last seen (replayed for a locked name). */
-  private wrongPassword: BufferedResponse = {
-    status: 401,
-    headers: { 'content-type': 'text/plain' },
-    body: Buffer.from('Error processing request.'),
-  };
-  /** How long Jellyfin took to refuse the last few passwords, from the guard's first look (ms). */
-  private readonly failureMs: number[] = [];
+  private readonly regulator: Regulator;
+  private readonly bans: BanList;
+  private readonly devices: KnownDevices;
+  private readonly allowLists: AllowLists;
+  private readonly lan: LanBypass;
+  private readonly notifiers = new Notifiers();
+  private readonly emailNotifier: EmailNotifier | undefined;
+  private readonly password: PasswordChecks;
   private timer: NodeJS.Timeout | undefined;
-  /** Informational breach checks still running (awaited at close). */
-  private readonly background = new Set<Promise<unknown>>();
 
   private constructor(
     private readonly deps: GuardDeps,
-    private readonly geo: GeoLocator | undefined,
-    private readonly breach: BreachChecker | undefined,
+    geo: GeoLocator | undefined,
+    breach: BreachChecker | undefined,
   ) {
     const c = deps.config;
     this.bans = new BanList(
@@ -131,6 +101,23 @@ export class Guard {
     } else if (c.AdminEmailAlerts) {
       deps.log.warn('AdminEmailAlerts is on but no SMTP server is configured: admin alerts go nowhere');
     }
+    this.password = new PasswordChecks({
+      config: c,
+      clock: deps.clock,
+      log: deps.log,
+      db: deps.db,
+      regulator: this.regulator,
+      devices: this.devices,
+      allowLists: this.allowLists,
+      notifiers: this.notifiers,
+      geo,
+      breach,
+      revoke: deps.revoke,
+      hasVerifiedDevice: deps.hasVerifiedDevice,
+      findUser: deps.findUser,
+      banError: (ban) => this.banError(ban),
+      audit: (e) => this.audit(e),
+    });
   }
 
   /** Build the guard and load its state (bans, known devices, allowlists; the GeoIP database). */
@@ -155,20 +142,80 @@ export class Guard {
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await Promise.all([...this.background]);
+    await this.password.idle();
     await this.bans.flush();
     await this.emailNotifier?.idle();
     this.emailNotifier?.close();
   }
 
-  /** Add a way to reach people (the Authenticator's push, when it lands). */
+  /** Add a way to reach people (the Authenticator's phones). */
   addNotifier(n: Notifier): void {
     this.notifiers.add(n);
   }
 
+  /** Tell a user (by every way the guard has: e-mail, their phones). */
+  notifyUser(userId: string, notice: Notice): void {
+    this.notifiers.notifyUser(userId, notice);
+  }
+
+  /** Tell the administrators. */
+  alertAdmins(notice: Notice): void {
+    this.notifiers.alertAdmins(notice);
+  }
+
+  /** Mail still being sent (tests wait for it). */
+  async mailSent(): Promise<void> {
+    await this.emailNotifier?.idle();
+  }
+
+  // ---- guessable attempts (server/stepup/attempt.ts, password changes) ----
+
+  /** Begin an attempt under the brute-force limits: a ticket to release when done, or why it is refused. */
+  beginAttempt(kind: AttemptKind, who: Who, opts: { knownDevice?: boolean | (() => boolean) } = {}): Ticket | Refusal {
+    return this.regulator.begin(kind, who, opts);
+  }
+
+  /** A success resets the failures counted for this attempt's subjects. */
+  recordSuccess(kind: AttemptKind, who: Who): void {
+    this.regulator.recordSuccess(kind, who);
+  }
+
+  /** Failures of this kind counted now against one subject (an address, a user name, or both). */
+  failures(kind: AttemptKind, scope: BanScope, subject: string): number {
+    return this.regulator.failures(kind, scope, subject);
+  }
+
+  /** Whether this address is banned now (memory only). */
+  isAddressBanned(ip: string): boolean {
+    return this.regulator.addressBan(ip) !== undefined;
+  }
+
+  /** Ban a subject at once (a reported approval: "This wasn't me"). */
+  imposeBan(scope: BanScope, subject: string, info: { reason: string; failures: number; address: string | null; userName: string | null }): Ban {
+    return this.bans.impose(scope, subject, info);
+  }
+
+  /** Every ban in force. */
+  listBans(): Promise<Ban[]> {
+    return this.bans.list();
+  }
+
+  // ---- allowlists ----
+
+  /** The addresses a user may sign in from (undefined: anywhere). */
+  allowedIps(userId: string): AllowList | undefined {
+    return this.allowLists.get(userId);
+  }
+
+  /** Set (or, with no CIDRs, clear) a user's allowlist; `name` lets the guard match later logins by name. */
+  async setAllowedIps(userId: string, cidrs: string[], by: string | null, name?: string): Promise<AllowList | undefined> {
+    if (name) this.devices.learnUser(userId, name);
+    return this.allowLists.set(userId, cidrs, by);
+  }
+
   // ---- questions other concerns ask ----
 
-  /** LAN bypass for this client (the second-factor policy asks). SEC-H3: a proxy without forwarding never is. */
+  /** LAN bypass for this client. A trusted proxy that sent no forwarding header never is: its client is unknown. */
   isLanBypass(client: Pick<ClientAddress, 'ip' | 'proxyWithoutForwarding'>): boolean {
     return this.lan.applies(client);
   }
@@ -251,289 +298,14 @@ export class Guard {
     return lifted.length;
   }
 
-  // ---- the login hooks ----
+  // ---- the login checks (server/guard/login.ts) ----
 
   /** The guard's checks of the password login, for the policy table (server/login/policy.ts). */
-  readonly loginChecks: { before: BeforeCheck; failed: FailedCheck; accepted: AcceptedCheck; released: ReleasedCheck } = {
-    before: { name: 'guardBeforePassword', run: (ctx, attempt) => this.beforeLogin(ctx, attempt) },
-    failed: { name: 'guardCountsFailure', run: (ctx, attempt, res) => this.failedLogin(ctx, attempt, res) },
-    accepted: { name: 'guardAfterPassword', run: (ctx, attempt, result) => this.acceptedLogin(ctx, attempt, result) },
-    released: { name: 'guardRemembersSuccess', run: (ctx, attempt, result, method) => this.releasedLogin(ctx, attempt, result, method) },
-  };
-
-  private whoOf(ctx: GatewayContext, attempt: PasswordAttempt): Who {
-    return {
-      ip: ctx.state.client.ip,
-      username: attempt.username,
-      userId: attempt.pathUserId ? (canonicalGuid(attempt.pathUserId) ?? undefined) : undefined,
-    };
-  }
-
-  private async beforeLogin(ctx: GatewayContext, attempt: PasswordAttempt): Promise<BufferedResponse | void> {
-    const who = this.whoOf(ctx, attempt);
-    const state: AttemptState = { who, started: performance.now(), ticket: undefined };
-    this.attempts.set(ctx, state);
-    const knownDevice = () => this.isKnownDevice(who, ctx.state.credential.deviceId);
-    let verdict = this.regulator.begin('password', who, { knownDevice });
-    if (!isTicket(verdict) && verdict.refused === 'locked' && verdict.scope === 'user' && who.username !== undefined && !who.userId) {
-      // A locked name the guard cannot place (the user signed in only through a second factor since the
-      // start): look it up once, then ask again, so that the user's devices are recognised.
-      if (this.devices.userIdByName(foldUserName(who.username)) === undefined) {
-        const user = await this.deps.findUser(who.username).catch(() => undefined);
-        if (user) {
-          this.devices.learnUser(user.id, user.name);
-          verdict = this.regulator.begin('password', who, { knownDevice });
-        }
-      }
-    }
-    if (!isTicket(verdict)) {
-      if (verdict.refused === 'banned') throw this.banError(verdict.ban);
-      if (verdict.refused === 'busy') {
-        this.audit({ ...this.people(ctx, who), type: 'guard.login.busy', outcome: 'refused' });
-        throw new HttpError(429, 'too_many_attempts', 'Too many sign-in attempts at once from your network. Try again in a moment.', { 'retry-after': '1' });
-      }
-      // A locked name: answered exactly as Jellyfin answers a wrong password, after as long. The attempt
-      // counts against the address (so a flood still gets banned), not again against the name.
-      this.regulator.recordFailure('password', who, ['address', 'user_address']);
-      this.audit({ ...this.people(ctx, who), type: 'guard.login.locked', outcome: 'refused', detail: { scope: verdict.scope } });
-      return this.answerAsWrongPassword(state.started);
-    }
-    const ticket = verdict;
-    state.ticket = ticket;
-    ctx.res.once('close', () => ticket.release()); // whatever happens next, the slot is given back
-    const userId = who.userId ?? (who.username !== undefined ? this.devices.userIdByName(foldUserName(who.username)) : undefined);
-    if (userId && !this.allowLists.permits(userId, who.ip)) {
-      this.regulator.recordFailure('password', who, ['address', 'user_address']);
-      this.audit({ ...this.people(ctx, who), userId, type: 'guard.allowlist.refused', outcome: 'refused' });
-      throw notAllowed();
-    }
-  }
-
-  /** This user signed in from this DeviceId before (a password login remembered, or a live verified token). */
-  private isKnownDevice(who: Who, deviceId: string | undefined): boolean {
-    if (!deviceId) return false;
-    if (this.devices.isKnown(who, deviceId)) return true;
-    const userId = who.userId ?? (who.username !== undefined ? this.devices.userIdByName(foldUserName(who.username)) : undefined);
-    return userId !== undefined && this.deps.hasVerifiedDevice(userId, deviceId);
-  }
-
-  private async failedLogin(ctx: GatewayContext, attempt: PasswordAttempt, res: BufferedResponse): Promise<void> {
-    const state = this.attempts.get(ctx);
-    const who = state?.who ?? this.whoOf(ctx, attempt);
-    try {
-      this.audit({ ...this.people(ctx, who), type: 'login.password.failure', outcome: 'failure', detail: { status: res.status } });
-      // 401: unknown user or wrong password; 403: disabled or locked out at Jellyfin. 400s are not guesses.
-      if (res.status === 401 || res.status === 403) {
-        if (res.status === 401) this.learnWrongPassword(res, state);
-        this.regulator.recordFailure('password', who);
-      }
-    } finally {
-      state?.ticket?.release();
-    }
-  }
-
-  private peopleOf(ctx: GatewayContext, result: AuthenticationResult): People {
-    return {
-      userId: result.userId,
-      userName: result.userName,
-      ip: ctx.state.client.ip,
-      deviceId: result.deviceId ?? ctx.state.credential.deviceId ?? null,
-      deviceName: result.deviceName ?? ctx.state.credential.device ?? null,
-      client: result.client ?? ctx.state.credential.client ?? null,
-    };
-  }
-
-  /**
-   * Jellyfin accepted the password: the checks that may still refuse it run now, before any second
-   * factor is asked for, so a user with a factor is held to them too.
-   */
-  private async acceptedLogin(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult): Promise<void> {
-    const people = this.peopleOf(ctx, result);
-    // The allowlist again, now that Jellyfin named the user (a name the gateway did not know before).
-    if (!this.allowLists.permits(result.userId, people.ip)) {
-      await this.deps.revoke(result.accessToken);
-      this.audit({ ...people, type: 'guard.allowlist.refused', outcome: 'refused', detail: { after: 'password' } });
-      throw notAllowed();
-    }
-    await this.checkTravel(result, people);
-    if (this.breach && attempt.password !== undefined) await this.checkBreach(attempt.password, result, people);
-  }
-
-  private async releasedLogin(ctx: GatewayContext, attempt: PasswordAttempt, result: AuthenticationResult, method: string): Promise<void> {
-    const state = this.attempts.get(ctx);
-    state?.ticket?.release();
-    const who: Who = { ip: ctx.state.client.ip, username: attempt.username ?? result.userName, userId: result.userId };
-    this.regulator.recordSuccess('password', who);
-    this.devices.learnUser(result.userId, result.userName);
-    const people = this.peopleOf(ctx, result);
-    this.audit({ ...people, type: 'login.password.success', outcome: 'success', detail: { method } });
-    await this.noticeNovelty(people, result);
-  }
-
-  // ---- impossible travel, breach check, new devices ----
-
-  private async checkTravel(result: AuthenticationResult, people: People): Promise<void> {
-    if (!this.geo) return;
-    const place = this.geo.locate(people.ip);
-    if (!place) return; // a private or unknown address has no place to compare
-    const now = this.deps.clock.now();
-    const prev = await this.deps.db.selectFrom('login_places').selectAll().where('user_id', '=', result.userId).executeTakeFirst();
-    if (prev) {
-      const from: Place = { latitude: prev.latitude, longitude: prev.longitude, accuracyKm: prev.accuracy_km, city: prev.city, country: prev.country };
-      const t = travelBetween({ place: from, at: prev.at }, { place, at: now });
-      if (t.speedKmh > this.deps.config.ImpossibleTravelThreshold) {
-        const block = this.deps.config.ImpossibleTravelAction === 'Block';
-        const detail = {
-          from: { ip: prev.ip, city: prev.city, country: prev.country, at: new Date(prev.at).toISOString() },
-          to: { city: place.city, country: place.country },
-          distanceKm: Math.round(t.distanceKm),
-          hours: Math.round(t.hours * 100) / 100,
-          speedKmh: Number.isFinite(t.speedKmh) ? Math.round(t.speedKmh) : null,
-          action: block ? 'blocked' : 'alerted',
-        };
-        this.audit({ ...people, type: 'guard.travel.impossible', outcome: block ? 'refused' : 'info', detail });
-        const where = (c: string | null, k: string | null) => [c, k].filter(Boolean).join(', ') || 'an unknown place';
-        const notice: Notice = {
-          kind: 'impossible_travel',
-          title: block ? `Jellyfin: a sign-in as ${result.userName} was blocked` : `Jellyfin: an unusual sign-in as ${result.userName}`,
-          text:
-            `A sign-in as ${result.userName} came from ${where(place.city, place.country)} (${people.ip}), ` +
-            `${Math.round(t.distanceKm)} km from the previous one in ${where(prev.city, prev.country)} ` +
-            `${t.hours < 1 ? `${Math.round(t.hours * 60)} minutes` : `${Math.round(t.hours)} hours`} earlier.\n` +
-            `Device: ${people.deviceName ?? 'unknown'} (${people.client ?? 'unknown client'}).\n` +
-            (block ? 'It was blocked. If it was you, try again later; if not, change your password.\n' : 'If it was not you, change your password.\n'),
-        };
-        this.notifiers.notifyUser(result.userId, notice);
-        this.notifiers.alertAdmins(notice);
-        if (block) {
-          await this.deps.revoke(result.accessToken);
-          throw new HttpError(403, 'impossible_travel', 'This sign-in was blocked: it came too far, too fast from your previous one. Try again later, or ask an administrator.');
-        }
-      }
-    }
-    const row = {
-      user_id: result.userId,
-      ip: people.ip,
-      latitude: place.latitude,
-      longitude: place.longitude,
-      accuracy_km: place.accuracyKm,
-      city: place.city,
-      country: place.country,
-      at: now,
-    };
-    await this.deps.db
-      .insertInto('login_places')
-      .values(row)
-      .onConflict((oc) => oc.column('user_id').doUpdateSet(row))
-      .execute();
-  }
-
-  private async checkBreach(password: string, result: AuthenticationResult, people: People): Promise<void> {
-    const blocks = this.deps.config.BreachCheckBlocks;
-    const run = async (): Promise<BreachResult> => {
-      const r = await this.breach!.check(password);
-      const now = this.deps.clock.now();
-      const row = { user_id: result.userId, result: r.result, count: r.count, checked_at: now };
-      await this.deps.db
-        .insertInto('password_checks')
-        .values(row)
-        .onConflict((oc) => oc.column('user_id').doUpdateSet(row))
-        .execute();
-      const outcome = r.result === 'clean' ? 'success' : r.result === 'breached' ? (blocks ? 'refused' : 'failure') : 'info';
-      this.audit({ ...people, type: 'guard.password.checked', outcome, detail: { result: r.result, count: r.count, ...(r.result === 'unavailable' ? { reason: r.reason } : {}) } });
-      if (r.result === 'breached') {
-        this.notifiers.notifyUser(result.userId, {
-          kind: 'breached_password',
-          title: `Jellyfin: the password of ${result.userName} is in known data breaches`,
-          text:
-            `The password used to sign in as ${result.userName} appears ${r.count.toLocaleString('en')} times in known data breaches ` +
-            `(checked without sending it anywhere). ${blocks ? 'The sign-in was refused. ' : ''}Please change it to one used nowhere else.\n`,
-        });
-      }
-      return r;
-    };
-    if (!blocks) {
-      // Informational: the login does not wait for it.
-      const p: Promise<unknown> = run()
-        .catch((e) => this.deps.log.error('the breached-password check failed', e))
-        .finally(() => this.background.delete(p));
-      this.background.add(p);
-      return;
-    }
-    const r = await run();
-    if (r.result === 'breached') {
-      await this.deps.revoke(result.accessToken);
-      throw new HttpError(403, 'password_breached', 'This password appears in known data breaches. Ask an administrator to set a new one.');
-    }
-  }
-
-  private async noticeNovelty(people: People, result: AuthenticationResult): Promise<void> {
-    try {
-      const n = await this.devices.remember({
-        userId: result.userId,
-        userName: result.userName,
-        deviceId: people.deviceId ?? undefined,
-        deviceName: people.deviceName ?? undefined,
-        client: people.client ?? undefined,
-        ip: people.ip,
-      });
-      if (!n.returning || (!n.newDevice && !n.newNetwork)) return;
-      if (n.newDevice) this.audit({ ...people, type: 'guard.device.new', outcome: 'info' });
-      if (n.newNetwork) this.audit({ ...people, type: 'guard.network.new', outcome: 'info' });
-      const what = n.newDevice && n.newNetwork ? 'a new device on a new network' : n.newDevice ? 'a new device' : 'a new network';
-      this.notifiers.notifyUser(result.userId, {
-        kind: n.newDevice ? 'new_device' : 'new_network',
-        title: `Jellyfin: ${result.userName} signed in from ${what}`,
-        text:
-          `${result.userName} signed in from ${what}: ${people.deviceName ?? 'unknown device'} (${people.client ?? 'unknown client'}), ` +
-          `address ${people.ip}, at ${new Date(this.deps.clock.now()).toISOString()}.\nIf this was not you, change your password and sign that device out.\n`,
-      });
-    } catch (e) {
-      this.deps.log.error('remembering a device failed', e);
-    }
-  }
-
-  // ---- answering like Jellyfin ----
-
-  /** Remember Jellyfin's wrong-password answer and how long it took (for locked names). */
-  private learnWrongPassword(res: BufferedResponse, state: AttemptState | undefined): void {
-    this.wrongPassword = { status: res.status, headers: { ...res.headers }, body: Buffer.from(res.body) };
-    if (state) {
-      this.failureMs.push(performance.now() - state.started);
-      if (this.failureMs.length > FAILURE_SAMPLES) this.failureMs.shift();
-    }
-  }
-
-  /**
-   * Jellyfin's wrong-password answer (same status, headers and body), sent about as long after the
-   * attempt arrived as Jellyfin takes to refuse a password (Authelia's timing-attack delay), so that a
-   * locked name cannot be told from a wrong password.
-   */
-  private async answerAsWrongPassword(started: number): Promise<BufferedResponse> {
-    const sorted = [...this.failureMs].sort((a, b) => a - b);
-    const base = sorted.length ? sorted[sorted.length >> 1]! : DEFAULT_FAILURE_MS;
-    const target = Math.min(MAX_FAILURE_DELAY_MS, base * (0.85 + randomInt(0, 300) / 1000));
-    const wait = target - (performance.now() - started);
-    if (wait > 1) await delay(wait);
-    const t = this.wrongPassword;
-    return { status: t.status, headers: { ...t.headers }, body: Buffer.from(t.body) };
+  get loginChecks(): PasswordChecks['checks'] {
+    return this.password.checks;
   }
 
   // ---- audit ----
-
-  private people(ctx: GatewayContext, who: Who): Omit<AuditEvent, 'type' | 'outcome'> {
-    // A failed attempt names a user by name; when the gateway knows that user, the row carries the id so
-    // the user sees it among their own events.
-    const knownId = who.username !== undefined ? this.devices.userIdByName(foldUserName(who.username)) : undefined;
-    return {
-      userId: who.userId ?? knownId ?? null,
-      userName: who.username ?? null,
-      ip: who.ip,
-      deviceId: ctx.state.credential.deviceId ?? null,
-      deviceName: ctx.state.credential.device ?? null,
-      client: ctx.state.credential.client ?? null,
-    };
-  }
 
   private audit(e: AuditEvent): void {
     try {
@@ -569,12 +341,6 @@ export class Guard {
       });
     }
   }
-}
-
-type People = { userId: string; userName: string; ip: string; deviceId: string | null; deviceName: string | null; client: string | null };
-
-function notAllowed(): HttpError {
-  return new HttpError(403, 'address_not_allowed', 'This account may not sign in from your network. Ask an administrator.');
 }
 
 function minutes(seconds: number): string {

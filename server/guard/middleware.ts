@@ -14,7 +14,7 @@ export function banOf(guard: Pick<Guard, 'refusal'>, client: ClientAddress, req:
 }
 
 /**
- * Pipeline step 2, right after the client address: a banned address is refused before anything else
+ * Right after the client address in the pipeline: a banned address is refused before anything else
  * (our own routes, logins, the proxy), with a clear 429 + Retry-After (403 when permanent).
  */
 export function guardAddress(guard: Guard): GatewayMiddleware {

@@ -8,7 +8,7 @@ export const MAX_ALLOWED_IPS = 64;
 
 /**
  * LAN bypass: a login from one of LANBypassCIDRs may skip the second factor (the second-factor policy
- * asks). Off by default. SEC-H3: an address that is a trusted proxy which sent no usable forwarding
+ * asks). Off by default. An address that is a trusted proxy which sent no usable forwarding
  * header is a proxy whose client is unknown, never a LAN client. A forged X-Forwarded-For from a peer
  * that is not a trusted proxy was never believed (server/net/client-address.ts), so it cannot claim a
  * LAN address either.

@@ -42,7 +42,7 @@ export function passwordChange(deps: PasswordChangeDeps): GatewayMiddleware {
     let release = () => {};
     if (own) {
       deps.stepUp.assertSessionMayTry(actor);
-      const verdict = deps.guard.regulator.begin('password', who, { knownDevice: true });
+      const verdict = deps.guard.beginAttempt('password', who, { knownDevice: true });
       if (!isTicket(verdict)) {
         if (verdict.refused === 'banned') throw deps.guard.banError(verdict.ban);
         throw new HttpError(429, 'too_many_attempts', 'Too many wrong passwords. Wait a few minutes, then try again.', { 'retry-after': '60' });
@@ -61,7 +61,7 @@ export function passwordChange(deps: PasswordChangeDeps): GatewayMiddleware {
         for (const e of others) await revokeSession(deps.tokens, deps.jellyfin, e.tokenHash);
         deps.audit.record({ ...people, type: 'password.changed', outcome: 'success', detail: { target, own, sessionsSignedOut: others.length } });
         const from = [session.client, session.deviceName ? `(${session.deviceName})` : ''].filter(Boolean).join(' ') || 'a device';
-        deps.guard.notifiers.notifyUser(target, {
+        deps.guard.notifyUser(target, {
           kind: 'factor_change',
           title: 'Jellyfin: your password was changed',
           text: `Your Jellyfin password was changed from ${from} at ${actor.ip}; your other devices were signed out. If this was not you, tell your administrator at once.\n`,

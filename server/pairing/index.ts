@@ -18,11 +18,11 @@ import { PhonePairing, type ApprovalEngine } from './phone.ts';
 import type { Factors } from '../factors/index.ts';
 import type { UserDirectory } from '../gate/users.ts';
 import { DevicePairings } from './devices.ts';
-import { QuickConnectCodes, stepUpQuickConnectAuthorize } from './quick-connect.ts';
+import { stepUpQuickConnectAuthorize } from './quick-connect.ts';
+import type { QuickConnectRequests } from '../login/quick-connect.ts';
 import type { GatewayMiddleware } from '../context.ts';
 
 export { DevicePairings, POLL_INTERVAL_MS, MAX_PENDING_PER_ADDRESS } from './devices.ts';
-export { QuickConnectCodes } from './quick-connect.ts';
 export { DEVICE_TOKEN_HEADER } from './device-token.ts';
 export { unknownCode } from './codes.ts';
 export { PhonePairing, type ApprovalEngine } from './phone.ts';
@@ -37,6 +37,7 @@ export interface PairingDeps {
   guard: Guard;
   jellyfin: JellyfinClient;
   stepUp: StepUp;
+  quickConnect: QuickConnectRequests;
   audit: AuditSink;
 }
 
@@ -49,7 +50,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export class Pairing {
   readonly devices: DevicePairings;
-  readonly codes: QuickConnectCodes;
+  /** The Quick Connect requests the gateway saw initiated (owned by server/login/quick-connect.ts). */
+  readonly codes: QuickConnectRequests;
   /**
    * The paired-device bypass, for the login policy (server/login/policy.ts): `takeDeviceToken` takes
    * X-Device-Token off the request before Jellyfin sees it, `pairedDevice` releases a login whose token
@@ -63,7 +65,7 @@ export class Pairing {
 
   constructor(readonly deps: PairingDeps) {
     this.devices = new DevicePairings(deps.db, deps.clock, deps.keys, () => deps.config.PairingCodeExpiration * 1000);
-    this.codes = new QuickConnectCodes(deps.db, deps.clock);
+    this.codes = deps.quickConnect;
     const bypass = deviceTokenBypass({ pairings: this.devices, guard: deps.guard, audit: (e) => this.audit(e) });
     this.loginChecks = { takeDeviceToken: bypass.before, pairedDevice: bypass.step };
   }

@@ -1,72 +1,18 @@
-import type { Clock } from '../clock.ts';
 import type { GatewayContext, GatewayMiddleware } from '../context.ts';
 import { HttpError } from '../errors.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import type { Guard } from '../guard/index.ts';
 import { canonicalGuid } from '../jellyfin/json.ts';
 import { queryParam } from '../login/query.ts';
-import type { DB } from '../store/index.ts';
-import type { QuickConnectTable } from '../store/schema.ts';
-import { QUICK_CONNECT_CODE, compactCode, type StepUpRequired } from '../../shared/api/pairing.ts';
+import { compactCode } from '../../shared/api/pairing.ts';
+import type { QuickConnectRequests } from '../login/quick-connect.ts';
 import { STEP_UP_HEADER, type StepUp } from '../stepup/index.ts';
 
 const NO_USER = '00000000000000000000000000000000';
 
-/**
- * The Quick Connect requests the gateway saw initiated (the quick_connect table of
- * server/login/quick-connect.ts), as pairing uses them: find the one waiting behind a code, and claim it
- * for a user BEFORE Jellyfin is asked to authorise it (so the device's exchange, which may come the same
- * instant, already finds it approved), giving it back when Jellyfin refuses. A claim succeeds once:
- * codes are single use.
- */
-export class QuickConnectCodes {
-  constructor(
-    private readonly db: DB,
-    private readonly clock: Clock,
-  ) {}
-
-  /** The newest request behind this code that is still waiting, or undefined. */
-  async pending(code: string): Promise<QuickConnectTable | undefined> {
-    const c = compactCode(code);
-    if (!QUICK_CONNECT_CODE.test(c)) return undefined;
-    return this.db
-      .selectFrom('quick_connect')
-      .selectAll()
-      .where('code', '=', c)
-      .where('expires_at', '>=', this.clock.now())
-      .where('authorized_at', 'is', null)
-      .orderBy('created_at', 'desc')
-      .executeTakeFirst();
-  }
-
-  /** Claim the waiting request for `userId`; the claim's time (to give it back), or undefined if none waits. */
-  async claim(code: string, userId: string): Promise<number | undefined> {
-    const now = this.clock.now();
-    const res = await this.db
-      .updateTable('quick_connect')
-      .set({ authorized_user_id: userId, authorized_at: now })
-      .where('code', '=', compactCode(code))
-      .where('expires_at', '>=', now)
-      .where('authorized_at', 'is', null)
-      .executeTakeFirst();
-    return res.numUpdatedRows > 0n ? now : undefined;
-  }
-
-  /** Jellyfin refused: the request waits again. */
-  async unclaim(code: string, userId: string, at: number): Promise<void> {
-    await this.db
-      .updateTable('quick_connect')
-      .set({ authorized_user_id: null, authorized_at: null })
-      .where('code', '=', compactCode(code))
-      .where('authorized_user_id', '=', userId)
-      .where('authorized_at', '=', at)
-      .execute();
-  }
-}
-
 export interface AuthorizeDeps {
   stepUp: StepUp;
-  codes: QuickConnectCodes;
+  codes: Pick<QuickConnectRequests, 'pending' | 'claim' | 'unclaim'>;
   guard: Guard;
   audit: (e: AuditEvent) => void;
 }

@@ -2,7 +2,7 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { PairingsTable, QuickConnectTable } from '../store/schema.ts';
 import type { PairTarget } from '../../shared/api/pairing.ts';
 import type { DevicePairings } from './devices.ts';
-import type { QuickConnectCodes } from './quick-connect.ts';
+import type { QuickConnectRequests } from '../login/quick-connect.ts';
 
 /** Who is acting on a code: the address, and the signed-in user when there is one. */
 export interface CodeActor {
@@ -20,7 +20,7 @@ export interface LookedUp {
 
 /** What phone approval (server/pairing/phone.ts) needs of TV pairing; `Pairing` (server/pairing/index.ts) provides it. */
 export interface PairingTargets {
-  readonly codes: Pick<QuickConnectCodes, 'pending'>;
+  readonly codes: Pick<QuickConnectRequests, 'pending'>;
   readonly devices: Pick<DevicePairings, 'approve' | 'deny'>;
   lookup(input: string, actor: CodeActor): Promise<LookedUp>;
   authorizeQuickConnect(code: string, userId: string): Promise<boolean>;

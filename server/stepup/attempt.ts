@@ -16,14 +16,14 @@ export async function guardedAttempt<T>(
   fn: () => Promise<{ ok: boolean; value: T }>,
   opts: { knownDevice?: boolean; scopes?: readonly BanScope[] } = {},
 ): Promise<{ ok: boolean; value: T }> {
-  const verdict = guard.regulator.begin(kind, who, { knownDevice: opts.knownDevice });
+  const verdict = guard.beginAttempt(kind, who, { knownDevice: opts.knownDevice });
   if (!isTicket(verdict)) {
     if (verdict.refused === 'banned') throw guard.banError(verdict.ban);
     throw new HttpError(429, 'too_many_attempts', 'Too many wrong codes. Wait a few minutes, then try again.', { 'retry-after': '60' });
   }
   try {
     const r = await fn();
-    if (r.ok) guard.regulator.recordSuccess(kind, who);
+    if (r.ok) guard.recordSuccess(kind, who);
     else guard.recordFailure(kind, who, opts.scopes);
     return r;
   } finally {

@@ -217,7 +217,7 @@ export class StepUp {
     const userName = await this.userName(actor.session.userId);
     this.audit({ ...this.people(actor, userName), type: 'session.revoked', outcome: 'refused', detail: { reason: 'too_many_failed_confirmations', failures: times.length } });
     const from = [actor.session.client, actor.session.deviceName ? `(${actor.session.deviceName})` : ''].filter(Boolean).join(' ') || 'a device';
-    this.deps.guard.notifiers.notifyUser(actor.session.userId, {
+    this.deps.guard.notifyUser(actor.session.userId, {
       kind: 'factor_change',
       title: `Jellyfin: a session of ${userName ?? 'your account'} was signed out`,
       text: `${from} at ${actor.ip} failed ${times.length} times to confirm it is you, so it was signed out. If that was not you, change your Jellyfin password.\n`,

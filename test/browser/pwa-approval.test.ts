@@ -179,7 +179,7 @@ describe('the Authenticator approves a TV', () => {
     await shot('reported');
     expect((await tv).status).toBe(401);
     // The TV's address is banned (the phone's own is not): its next attempt never reaches Jellyfin.
-    const bans = world.gw.gateway.services.guard.bans.list();
+    const bans = world.gw.gateway.services.guard.listBans();
     expect((await bans).some((b) => b.address === PLACES.sydney.ip)).toBe(true);
     const again = await tvLogin(world, alice, { deviceId: 'roku-3', ip: PLACES.sydney.ip });
     expect([403, 429]).toContain(again.status);

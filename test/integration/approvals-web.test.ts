@@ -119,12 +119,12 @@ describe('approve on my phone, from the login page', () => {
     const token = await heldToken(w.gw, challenge.challengeId);
     const view = ApprovalViewSchema.parse((await call(w, 'GET', `/JellyfinSecurity/Approvals/${id}`)).json);
     const wrong = view.choices!.find((c) => c !== s.number)!;
-    const before = w.gw.gateway.services.guard.regulator.failures('approval', 'address', WEB_IP);
+    const before = w.gw.gateway.services.guard.failures('approval', 'address', WEB_IP);
     const r = await tap(w, alice, id, 'Approve', { number: wrong });
     expect(r.status).toBe(409);
     expect(r.json).toMatchObject({ error: 'wrong_number' });
     expect(await approvalRow(w, id)).toMatchObject({ status: 'denied', reason: 'wrong_number' });
-    expect(w.gw.gateway.services.guard.regulator.failures('approval', 'address', WEB_IP)).toBe(before + 1);
+    expect(w.gw.gateway.services.guard.failures('approval', 'address', WEB_IP)).toBe(before + 1);
     expect((await status(challenge.challengeId)).json).toMatchObject({ error: 'approval_denied' });
     expect(w.jf.isTokenValid(token)).toBe(false);
     // The right number afterwards changes nothing.

@@ -304,7 +304,7 @@ describe('a sign-in whose token cannot be recorded', () => {
       const init = await getQuickConnectApi(tv).initiateQuickConnect();
       // Approved through the gateway (as the phone would), and at Jellyfin.
       const userId = jf.user('alice').id;
-      expect(await gw.gateway.quickConnect.markAuthorized(init.data.Code!, userId)).toBe(1);
+      expect(await gw.gateway.quickConnect.requests.markAuthorized(init.data.Code!, userId)).toBe(1);
       jf.authorizeQuickConnectDirect(init.data.Code!, userId);
       gw.gateway.store.sqlite.pragma('query_only = ON');
       const res = await fetch(`${gw.url}/Users/AuthenticateWithQuickConnect`, {

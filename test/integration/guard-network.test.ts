@@ -137,7 +137,7 @@ describe('per-user IP allowlists', () => {
   it('a user the gateway never saw is checked once Jellyfin names them: the token is revoked, never released', async () => {
     // Set behind the API (as if the name were unknown): the check happens after Jellyfin answers.
     const carolId = jf.user('carol').id;
-    await gw.gateway.services.guard.allowLists.set(carolId, ['127.0.0.90/32'], null);
+    await gw.gateway.services.guard.setAllowedIps(carolId, ['127.0.0.90/32'], null);
     const logouts = () => jf.requests.filter((r) => r.method === 'POST' && /\/sessions\/logout/i.test(r.url)).length;
     const before = logouts();
     const refused = await login(gw.url, 'carol', 'carol-pw', { from: '127.0.0.91', deviceId: 'carol-pc' });

@@ -183,7 +183,7 @@ describe('PairDevice, approved by an admin', () => {
   });
 
   it('refuses the token on another DeviceId or for another user, counting it as a pairing failure', async () => {
-    const failures = () => gw.gateway.services.guard.regulator.failures('pairing', 'address', '127.0.0.1');
+    const failures = () => gw.gateway.services.guard.failures('pairing', 'address', '127.0.0.1');
     const before = failures();
     expectChallenge(await deviceLogin('bob', 'bob-pw', 'roku-other', deviceToken));
     expectChallenge(await deviceLogin('alice', 'alice-pw', 'roku-12345', deviceToken));
@@ -273,7 +273,7 @@ describe('codes are single use, pending pairings expire, guessing is counted', (
   });
 
   it('counts wrong codes as pairing failures, and bad input changes nothing', async () => {
-    const failures = () => gw.gateway.services.guard.regulator.failures('pairing', 'address', '127.0.0.1');
+    const failures = () => gw.gateway.services.guard.failures('pairing', 'address', '127.0.0.1');
     const before = failures();
     expect((await check('ZZZZ-ZZZZ')).status).toBe(404);
     expect((await check('not a code')).status).toBe(404);

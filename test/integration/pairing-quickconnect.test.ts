@@ -141,7 +141,7 @@ describe('a TV approved from the phone', () => {
   });
 
   it('refuses a used code, an expired code and a wrong code, counting each as a pairing failure', async () => {
-    const failures = () => gw.gateway.services.guard.regulator.failures('pairing', 'address', '127.0.0.1');
+    const failures = () => gw.gateway.services.guard.failures('pairing', 'address', '127.0.0.1');
     const t = tv('tv-phone-2');
     const { Code, Secret } = await initiate(t);
     expect((await approveOnPhone(gw, bobPhoneToken, 'bob-phone', bobKey, Code)).approved.status).toBe(200);
@@ -239,7 +239,7 @@ describe('Quick Connect Authorize is a step-up action', () => {
   });
 
   it('refuses a wrong code (401, counted as a pairing failure) and the same code twice', async () => {
-    const failures = () => gw.gateway.services.guard.regulator.failures('pairing', 'address', '127.0.0.1');
+    const failures = () => gw.gateway.services.guard.failures('pairing', 'address', '127.0.0.1');
     const { Code } = await initiate(tv('tv-su-3'));
     const before = failures();
     const beforeForwarded = authorizeRequests();
@@ -272,7 +272,7 @@ describe('Quick Connect Authorize is a step-up action', () => {
     const grant = g.json.grant as string;
 
     // Another session of the same user (bob's phone) cannot use it; that counts.
-    const failures = () => gw.gateway.services.guard.regulator.failures('pairing', 'address', '127.0.0.1');
+    const failures = () => gw.gateway.services.guard.failures('pairing', 'address', '127.0.0.1');
     const before = failures();
     const stolen = await authorize(bobPhoneToken, 'bob-phone', Code, grant);
     expect(stolen.status).toBe(403);

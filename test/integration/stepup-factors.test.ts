@@ -148,7 +148,7 @@ describe('a stolen TV session cannot touch the account’s factors', () => {
     expect(pw.json.error).toBe('method_unavailable');
     // A passkey assertion from a key alice never registered: refused, counted against the thief's
     // address and session — not against alice's name (she can still confirm with her own codes).
-    const failuresOfAlice = () => w.gw.gateway.services.guard.regulator.failures('passkey', 'user', 'alice');
+    const failuresOfAlice = () => w.gw.gateway.services.guard.failures('passkey', 'user', 'alice');
     const before = failuresOfAlice();
     const opts = await asThief('POST', '/JellyfinSecurity/StepUp/Passkey/Options', { action: 'AddPhone' });
     expect(opts.status, opts.text).toBe(200);
@@ -158,7 +158,7 @@ describe('a stolen TV session cannot touch the account’s factors', () => {
     expect(bad.status, bad.text).toBe(401);
     expect(bad.json.error).toBe('invalid_code');
     expect(failuresOfAlice()).toBe(before);
-    expect(w.gw.gateway.services.guard.regulator.failures('passkey', 'address', ATTACKER_IP)).toBeGreaterThan(0);
+    expect(w.gw.gateway.services.guard.failures('passkey', 'address', ATTACKER_IP)).toBeGreaterThan(0);
     const lock = await w.gw.gateway.store.db.selectFrom('factor_user_failures').selectAll().execute();
     expect(lock).toEqual([]);
   });
@@ -205,7 +205,7 @@ describe('a stolen TV session cannot touch the account’s factors', () => {
     expect(w.gw.gateway.tokens.lookup(token)).toBeUndefined();
     expect(w.audit.some((e) => e.type === 'session.revoked' && e.deviceId === 'roku-kitchen' && e.detail?.reason === 'too_many_failed_confirmations')).toBe(true);
     // Nothing of it locks alice: not her name, not her codes.
-    expect(w.gw.gateway.services.guard.regulator.failures('totp', 'user', 'alice')).toBe(0);
+    expect(w.gw.gateway.services.guard.failures('totp', 'user', 'alice')).toBe(0);
     expect(await w.gw.gateway.store.db.selectFrom('factor_user_failures').selectAll().execute()).toEqual([]);
     w.clock.advance(30_000);
     const g = await asAlice('POST', '/JellyfinSecurity/StepUp', { action: 'RegenerateRecoveryCodes', method: 'totp', code: await totp() });

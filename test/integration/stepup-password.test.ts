@@ -123,7 +123,7 @@ describe('the password again, for an account with no factor', () => {
     const banned = await passwordGrant(noraToken, 'nora-pw');
     expect(banned.status).toBe(429);
     expect(banned.json.error).toBe('address_banned');
-    expect((await gw.gateway.services.guard.bans.list()).some((b) => b.scope === 'address')).toBe(true);
+    expect((await gw.gateway.services.guard.listBans()).some((b) => b.scope === 'address')).toBe(true);
     await gw.gateway.services.guard.liftAll({ userId: 'test', ip: '127.0.0.1' });
   });
 });
@@ -139,7 +139,7 @@ describe('a household member mistyping the first code of a new app', () => {
     }
     expect(statuses.slice(0, 5)).toEqual([400, 400, 400, 400, 400]);
     expect(statuses.slice(5)).toEqual([429, 429]);
-    expect((await gw.gateway.services.guard.bans.list()).some((b) => b.scope === 'address')).toBe(false);
+    expect((await gw.gateway.services.guard.listBans()).some((b) => b.scope === 'address')).toBe(false);
     const tv = await tokenOf('otto', 'otto-pw', 'otto-living-room');
     expect((await fetch(`${gw.url}/Users/Me`, { headers: { authorization: mbHeader('otto-living-room', tv) } })).status).toBe(200);
   });
@@ -161,7 +161,7 @@ describe('changing the Jellyfin password through the gateway', () => {
     for (let i = 0; i < 5; i++) statuses.push((await change(guesser, 'otto-guesser', { CurrentPw: `guess-${i}`, NewPw: 'x' })).status);
     expect(statuses).toEqual([403, 403, 403, 403, 403]);
     expect(gw.gateway.tokens.lookup(guesser)).toBeUndefined(); // signed out (and the address is banned)
-    expect((await gw.gateway.services.guard.bans.list()).some((b) => b.scope === 'address' && b.reason === 'password')).toBe(true);
+    expect((await gw.gateway.services.guard.listBans()).some((b) => b.scope === 'address' && b.reason === 'password')).toBe(true);
     await gw.gateway.services.guard.liftAll({ userId: 'test', ip: '127.0.0.1' });
   });
 

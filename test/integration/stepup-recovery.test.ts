@@ -30,7 +30,7 @@ let noraToken = '';
 
 const RECOVERY = '/JellyfinSecurity/Me/RecoveryCodes';
 const tick = () => clock.advance(30_000); // a fresh TOTP step for every use
-const totpFailures = () => gw.gateway.services.guard.regulator.failures('totp', 'address', '127.0.0.1');
+const totpFailures = () => gw.gateway.services.guard.failures('totp', 'address', '127.0.0.1');
 
 async function tokenOf(user: string, pw: string, deviceId: string): Promise<string> {
   const a = await passwordLogin(gw, user, pw, { deviceId });

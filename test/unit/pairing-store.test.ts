@@ -5,7 +5,7 @@ import { ManualClock } from '../../server/clock.ts';
 import { openStore, type Store } from '../../server/store/index.ts';
 import { StepUpGrants, GRANT_TTL_MS } from '../../server/stepup/grants.ts';
 import { DevicePairings, POLL_INTERVAL_MS } from '../../server/pairing/devices.ts';
-import { QuickConnectCodes } from '../../server/pairing/quick-connect.ts';
+import { QuickConnectRequests } from '../../server/login/quick-connect.ts';
 import { tempDir } from '../helpers/gateway.ts';
 
 /** The pairing and step-up stores on a real SQLite file, with a manual clock. */
@@ -162,7 +162,7 @@ describe('PairDevice pairings', () => {
 
 describe('Quick Connect codes', () => {
   it('are claimed once, and given back when Jellyfin refuses', async () => {
-    const codes = new QuickConnectCodes(store.db, clock);
+    const codes = new QuickConnectRequests(store.db, clock, randomBytes(32));
     const now = clock.now();
     await store.db
       .insertInto('quick_connect')
