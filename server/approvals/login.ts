@@ -7,7 +7,7 @@ import type { LoginMethod } from '../factors/index.ts';
 import { addressKey } from '../guard/subjects.ts';
 import { LoginChallenges, type ChallengeRow } from '../login/challenge-store.ts';
 import { jsonResponse } from '../login/challenge.ts';
-import type { ChallengeMethods, LoginFacts, LoginStep, StepOutcome } from '../login/hooks.ts';
+import { loginPeople, type ChallengeMethods, type LoginFacts, type LoginStep, type StepOutcome } from '../login/hooks.ts';
 import { CHALLENGE_CLIENTS, type LoginApprovalStarted, type PushSkipped } from '../../shared/api/approvals.ts';
 import type { ApprovalRow } from './record.ts';
 import type { ApprovalStore } from './store.ts';
@@ -108,15 +108,7 @@ export class PhoneLogin {
   constructor(private readonly deps: PhoneLoginDeps) {}
 
   private who(f: LoginFacts) {
-    const { ctx, result } = f;
-    return {
-      userId: result.userId,
-      userName: result.userName,
-      ip: ctx.state.client.ip,
-      deviceId: result.deviceId ?? ctx.state.credential.deviceId ?? null,
-      deviceName: result.deviceName ?? ctx.state.credential.device ?? null,
-      client: result.client ?? ctx.state.credential.client ?? null,
-    };
+    return loginPeople(f.ctx, f.result);
   }
 
   // ── the policy steps ──

@@ -25,12 +25,6 @@ export type { Notice, Notifier } from './notifier.ts';
 export const MAX_COUNTERS = 100_000;
 /** Bans and ban histories held in memory. */
 export const MAX_BANS_IN_MEMORY = 100_000;
-/** Before any real wrong-password answer was timed, a locked answer takes about this long. */
-const DEFAULT_FAILURE_MS = 50;
-/** Real wrong-password timings kept; their median is the target (robust to a slow outlier). */
-const FAILURE_SAMPLES = 21;
-/** A locked answer never waits longer than this. */
-const MAX_FAILURE_DELAY_MS = 3000;
 
 export interface GuardDeps {
   config: Config;

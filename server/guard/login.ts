@@ -9,7 +9,7 @@ import type { DB } from '../store/index.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import type { BufferedResponse } from '../jellyfin/proxy.ts';
 import { canonicalGuid } from '../jellyfin/json.ts';
-import type { AcceptedCheck, BeforeCheck, FailedCheck, PasswordAttempt, ReleasedCheck } from '../login/hooks.ts';
+import { loginPeople, type AcceptedCheck, type BeforeCheck, type FailedCheck, type PasswordAttempt, type ReleasedCheck } from '../login/hooks.ts';
 import type { AuthenticationResult } from '../login/result.ts';
 import type { Ban } from './bans.ts';
 import { isTicket, type Regulator, type Ticket, type Who } from './regulator.ts';
@@ -160,14 +160,7 @@ export class PasswordChecks {
   }
 
   private peopleOf(ctx: GatewayContext, result: AuthenticationResult): People {
-    return {
-      userId: result.userId,
-      userName: result.userName,
-      ip: ctx.state.client.ip,
-      deviceId: result.deviceId ?? ctx.state.credential.deviceId ?? null,
-      deviceName: result.deviceName ?? ctx.state.credential.device ?? null,
-      client: result.client ?? ctx.state.credential.client ?? null,
-    };
+    return loginPeople(ctx, result);
   }
 
   /**

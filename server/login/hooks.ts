@@ -22,6 +22,18 @@ export interface PasswordAttempt {
   totp?: { userId: string; step: number };
 }
 
+/** Who signed in, as the audit and the phone show it: Jellyfin's answer first, else the request's credential. */
+export function loginPeople(ctx: GatewayContext, result: AuthenticationResult) {
+  return {
+    userId: result.userId,
+    userName: result.userName,
+    ip: ctx.state.client.ip,
+    deviceId: result.deviceId ?? ctx.state.credential.deviceId ?? null,
+    deviceName: result.deviceName ?? ctx.state.credential.device ?? null,
+    client: result.client ?? ctx.state.credential.client ?? null,
+  };
+}
+
 /** What the second-factor policy decides once Jellyfin accepted a password. */
 export type LoginDecision =
   /** Release the token as verified; `method` says why it needed nothing more (e.g. "password"). */
