@@ -130,7 +130,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   // The password login's checks, in the order they run: server/login/policy.ts.
   const loginHooks = loginPolicy({
-    guard: { ...guard.loginChecks, lanBypass: guard.lanBypass },
+    guard: guard.loginChecks,
     pairing: pairing.loginChecks,
     totpInPassword: secondFactor.loginChecks.totpInPassword,
     trustedBrowser: secondFactor.loginChecks.trustedBrowser,

@@ -295,8 +295,8 @@ export class Guard {
   // ---- the login checks (server/guard/login.ts) ----
 
   /** The guard's checks of the password login, for the policy table (server/login/policy.ts). */
-  get loginChecks(): PasswordChecks['checks'] {
-    return this.password.checks;
+  get loginChecks(): PasswordChecks['checks'] & { lanBypass: LoginStep } {
+    return { ...this.password.checks, lanBypass: this.lanBypass };
   }
 
   // ---- audit ----
