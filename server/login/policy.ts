@@ -34,8 +34,8 @@ export function loginPolicy(c: PolicyChecks): LoginHooks {
       c.guard.accepted, //            allowlist by id, impossible travel, breached password hold even a user with a factor
     ],
     decide: [
-      c.totpInPassword.spend, //      the code in the password is a second factor proved, spent once
       c.phone.heldAccount, //         an account held after "This wasn't me" waits for the phone before any bypass
+      c.totpInPassword.spend, //      the code in the password is a second factor proved, spent once (never a way past a hold)
       noSecondFactorNeeded, //        no factor and none required: the password is enough
       c.pairing.pairedDevice, //      a paired TV proves itself with its device token
       c.guard.lanBypass, //           a LAN address needs nothing more (LANBypassEnabled only)

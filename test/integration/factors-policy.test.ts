@@ -273,6 +273,20 @@ describe('TOTP appended to the password (AllowTOTPInPassword)', () => {
     expect(replay.token).toBeUndefined();
   });
 
+  it('an account held after "This wasn\'t me" stays held: a code in the password is no way past the hold', async () => {
+    clock.advance(30_000);
+    const userId = jf.user('tv').id;
+    await gw.gateway.store.db.insertInto('approval_holds').values({ user_id: userId, held_at: clock.now(), lifted_at: null, reports: 3 }).execute();
+    try {
+      const r = await sdkLogin(jellyfinClient(gw.url, { deviceId: 'roku-held', client: 'Roku' }), 'tv', `tv-pw${await code(secret, gw)}`);
+      expect(r.status).toBe(403); // no phone can lift the hold: refused, never released
+      expect(r.token).toBeUndefined();
+      expect(r.data).toMatchObject({ error: 'account_held' });
+    } finally {
+      await gw.gateway.store.db.deleteFrom('approval_holds').where('user_id', '=', userId).execute();
+    }
+  });
+
   it('works on /Users/{id}/Authenticate?pw= too', async () => {
     clock.advance(30_000);
     const id = jf.user('tv').id;

@@ -27,8 +27,8 @@ describe('the password login policy', () => {
     expect(names(policy.failed)).toEqual(['guardCountsFailure']);
     expect(names(policy.accepted)).toEqual(['guardAfterPassword']);
     expect(names(policy.decide)).toEqual([
-      'totpInPassword',
       'heldAccount',
+      'totpInPassword',
       'noSecondFactorNeeded',
       'pairedDevice',
       'lanBypass',
