@@ -12,10 +12,10 @@ import {
   readCredentials,
   saveJellyfinSession,
   type KeyValueStore,
-} from '../../pwa/lib/login-session.ts';
-import { baseUrlOf, safeReturnPath, webClientAddress } from '../../pwa/lib/login-return.ts';
-import { describeProblem, describePasskeyFailure } from '../../pwa/lib/login-messages.ts';
-import { LoginError } from '../../pwa/lib/login-api.ts';
+} from '../../pwa/login/session.ts';
+import { baseUrlOf, safeReturnPath, webClientAddress } from '../../pwa/login/return.ts';
+import { describeProblem, describePasskeyFailure } from '../../pwa/login/messages.ts';
+import { LoginError } from '../../pwa/login/api.ts';
 import { injectIntoHtml, injectScriptTag } from '../../server/login/web-index.ts';
 
 /**
@@ -248,9 +248,9 @@ describe('the HTML rewrite of /web/index.html', () => {
   });
 });
 
-// ── The injected script (pwa/inject.js), run against a fake jellyfin-web page ──
+// ── The injected script (pwa/login/inject.js), run against a fake jellyfin-web page ──
 
-const INJECT = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../pwa/inject.js'), 'utf8');
+const INJECT = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../pwa/login/inject.js'), 'utf8');
 
 function fakePage(href: string, opts: { credentials?: unknown; src?: string; session?: Map<string, string> } = {}) {
   const url = new URL(href);

@@ -1,6 +1,6 @@
 import QRCode from 'qrcode';
 import { describe, expect, it } from 'vitest';
-import { decodeQrPixels, pairCodeFromPayload } from '../../pwa/lib/qr-scan.ts';
+import { decodeQrPixels, pairCodeFromPayload } from '../../pwa/app/lib/qr-scan.ts';
 import { pairPageUrl } from '../../shared/api/pairing.ts';
 
 /**
