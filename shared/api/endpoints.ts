@@ -57,19 +57,21 @@ import {
   SetAllowedIPsRequestSchema,
 } from './guard.ts';
 import {
-  ApprovePairRequestSchema,
-  DenyPairRequestSchema,
+  ApprovePairBodySchema,
+  CodeQuerySchema,
+  DenyPairBodySchema,
   PairApprovalStartedSchema,
   PairApprovedSchema,
   PairApproveRequestSchema,
   PairCodeRequestSchema,
   PairDenyRequestSchema,
-  PairDeviceRequestSchema,
+  PairDeviceBodySchema,
   PairDeviceResponseSchema,
   PairedDeviceSchema,
   PairingStatusResponseSchema,
   PairTargetSchema,
   PendingPairSchema,
+  QrQuerySchema,
 } from './pairing.ts';
 import { StepUpGrantSchema, StepUpRequestSchema, StepUpStatusSchema, StepUpTargetSchema } from './stepup.ts';
 
@@ -124,9 +126,6 @@ function endpoint<
   } as never;
 }
 
-/** A code given in the query string (QR images, pairing status, the phone's lookup). */
-const CodeQuerySchema = z.object({ code: z.string().optional() });
-const QrQuerySchema = z.object({ code: z.string().optional(), format: z.string().optional() });
 /** WebAuthn options as @simplewebauthn makes them; the browser hands them to navigator.credentials as they are. */
 const WebAuthnOptionsSchema = z.record(z.string(), z.unknown());
 const HealthSchema = z.object({ status: z.enum(['pass', 'warn', 'fail']) }).loose();
@@ -196,12 +195,12 @@ export const ENDPOINTS = {
   PairScript: endpoint('GET', '/pair.js', { answers: 'file' }),
   PairStyles: endpoint('GET', '/pair.css', { answers: 'file' }),
   PairQrSvg: endpoint('GET', '/pair/qr.svg', { query: CodeQuerySchema, answers: 'file' }),
-  PairDevice: endpoint('POST', '/PairDevice', { body: PairDeviceRequestSchema, response: PairDeviceResponseSchema }),
+  PairDevice: endpoint('POST', '/PairDevice', { body: PairDeviceBodySchema, response: PairDeviceResponseSchema }),
   PairDeviceQR: endpoint('GET', '/PairDeviceQR', { query: QrQuerySchema, answers: 'file' }),
   CheckPairingStatus: endpoint('GET', '/CheckPairingStatus', { query: CodeQuerySchema, response: PairingStatusResponseSchema }),
   PendingPairs: endpoint('GET', '/PendingPairs', { response: z.array(PendingPairSchema) }),
-  ApprovePair: endpoint('POST', '/ApprovePair', { body: ApprovePairRequestSchema, response: PendingPairSchema }),
-  DenyPair: endpoint('POST', '/DenyPair', { body: DenyPairRequestSchema }),
+  ApprovePair: endpoint('POST', '/ApprovePair', { body: ApprovePairBodySchema, response: PendingPairSchema }),
+  DenyPair: endpoint('POST', '/DenyPair', { body: DenyPairBodySchema }),
   MePairedDevices: endpoint('GET', '/Me/PairedDevices', { response: z.array(PairedDeviceSchema) }),
   MePairedDeviceRevoke: endpoint('DELETE', '/Me/PairedDevices/:id'),
   // The phone approves what waits behind a code.
