@@ -1,56 +1,43 @@
 /**
  * The HTTP calls of the web login page: Jellyfin's public endpoints and the login, then the challenge
- * endpoints of shared/api/factors.ts (every path under `{BaseUrl}/JellyfinSecurity/`). Every failure
- * becomes a LoginError carrying the server's stable code, so one function (login-messages.ts) words it.
+ * endpoints declared in shared/api/endpoints.ts (paths and answers come from there; every answer is
+ * checked with its schema before the page sees it). Every failure becomes an ApiError carrying the
+ * server's stable code, so one function (messages.ts) words it.
  */
-import type {
-  ChallengeInfo,
-  LoginMethod,
-  SecondFactorRequired,
-  TotpEnrollment,
-} from '../../shared/api/factors.ts';
+import { z } from 'zod';
+import { ENDPOINTS, gatewayPath, pathOf } from '../../shared/api/endpoints.ts';
 import type { LoginApprovalPending, LoginApprovalStarted } from '../../shared/api/approvals.ts';
-import type { PublicServerInfo } from './session.ts';
+import type { TotpEnrollment } from '../../shared/api/factors.ts';
+import { ChallengeSchema, ChallengeStateSchema, type Challenge, type ChallengeState } from '../common/challenge.ts';
+import { ApiError, errorBodyOf, retryAfterOf } from '../common/errors.ts';
+import { creationOptionsOf, requestOptionsOf } from '../common/passkey.ts';
+import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '../common/passkey.ts';
 
-export type { ChallengeInfo, LoginApprovalStarted, LoginMethod, SecondFactorRequired, TotpEnrollment };
+export type ChallengeInfo = ChallengeState;
+export type { Challenge, LoginApprovalStarted, TotpEnrollment };
+export type LoginOptions = z.infer<typeof ENDPOINTS.LoginOptions.response>;
 
-/** `GET LoginOptions` (shared/api/factors.ts LoginOptionsSchema). */
-export interface LoginOptions {
-  totp: boolean;
-  passkeys: boolean;
-  email: boolean;
-  recoveryCodes: boolean;
-  totpInPassword: boolean;
-  trustedDeviceDays: number;
-  showBuiltIn2FAButton: boolean;
-  showBuiltInPasskeyButton: boolean;
-}
+// ── Jellyfin's own public answers: only the fields this page reads (Jellyfin may send null for any) ──
 
-export class LoginError extends Error {
-  constructor(
-    /** 0 when the server was not reached at all. */
-    readonly status: number,
-    /** The server's error code, or one of ours: network, wrong_password, not_allowed, bad_response, http_<status>. */
-    readonly code: string,
-    message: string,
-    readonly attemptsLeft?: number,
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
-    this.name = 'LoginError';
-  }
-}
+/** `GET /System/Info/Public`. */
+export const PublicServerInfoSchema = z.looseObject({
+  Id: z.string().nullish(),
+  ServerName: z.string().nullish(),
+  Version: z.string().nullish(),
+  LocalAddress: z.string().nullish(),
+  StartupWizardCompleted: z.boolean().nullish(),
+});
+export type PublicServerInfo = z.infer<typeof PublicServerInfoSchema>;
 
-const CHALLENGE_ID = /^[A-Za-z0-9_-]{22}$/;
+/** `GET /Branding/Configuration`. */
+const BrandingSchema = z.looseObject({ LoginDisclaimer: z.string().nullish() });
 
-function isChallenge(json: unknown): json is SecondFactorRequired {
-  const c = json as SecondFactorRequired | null;
-  return !!c && c.error === 'second_factor_required' && typeof c.challengeId === 'string' && CHALLENGE_ID.test(c.challengeId) && Array.isArray(c.methods);
-}
-
-export type PasswordOutcome = { kind: 'signed_in'; result: unknown } | { kind: 'challenge'; challenge: SecondFactorRequired };
+export type PasswordOutcome = { kind: 'signed_in'; result: unknown } | { kind: 'challenge'; challenge: Challenge };
 
 type Fetch = typeof fetch;
+
+/** An answer this page cannot use: never act on half of one. */
+const badResponse = (status: number) => new ApiError(status, 'bad_response', 'The server sent an answer this page does not understand.');
 
 export class LoginApi {
   /** `base` is the BaseUrl ('' or like '/jellyfin'); requests are same-origin. */
@@ -64,7 +51,7 @@ export class LoginApi {
       return await this.fetchImpl(this.base + path, { credentials: 'same-origin', cache: 'no-store', ...init });
     } catch (e) {
       if (init.signal?.aborted) throw e; // the page stopped waiting itself: not a network failure
-      throw new LoginError(0, 'network', 'The server could not be reached.');
+      throw new ApiError(0, 'network', 'The server could not be reached.');
     }
   }
 
@@ -78,49 +65,52 @@ export class LoginApi {
     }
   }
 
-  /** Turn a failed answer into a LoginError with the server's code (JSON `{error, message, …}`) if any. */
-  private static async failure(res: Response): Promise<LoginError> {
-    const body = (await LoginApi.json(res)) as { error?: unknown; message?: unknown; attemptsLeft?: unknown } | undefined;
-    const retry = Number(res.headers.get('retry-after'));
-    const retryAfter = Number.isFinite(retry) && retry > 0 ? retry : undefined;
-    if (body && typeof body.error === 'string') {
-      return new LoginError(
-        res.status,
-        body.error,
-        typeof body.message === 'string' ? body.message : '',
-        typeof body.attemptsLeft === 'number' ? body.attemptsLeft : undefined,
-        retryAfter,
-      );
-    }
-    return new LoginError(res.status, `http_${res.status}`, '', undefined, retryAfter);
+  /** An error answer as an ApiError: the gateway's `{error, message, …}` when it sent one. */
+  private static errorOf(res: Response, json: unknown): ApiError | undefined {
+    const body = errorBodyOf(json);
+    return body ? new ApiError(res.status, body.error, body.message, body, retryAfterOf(res)) : undefined;
   }
 
-  private async getJson<T>(path: string, headers: Record<string, string> = {}): Promise<T> {
-    const res = await this.send(path, { headers: { accept: 'application/json', ...headers } });
-    if (!res.ok) throw await LoginApi.failure(res);
-    const body = await LoginApi.json(res);
-    if (body === undefined) throw new LoginError(res.status, 'bad_response', 'The server sent an answer this page does not understand.');
-    return body as T;
+  private static async failure(res: Response): Promise<ApiError> {
+    return LoginApi.errorOf(res, await LoginApi.json(res)) ?? new ApiError(res.status, `http_${res.status}`, '', {}, retryAfterOf(res));
   }
 
-  private async postJson<T>(path: string, body: unknown): Promise<T> {
-    const res = await this.send(path, {
-      method: 'POST',
-      headers: { accept: 'application/json', 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+  /** GET `path` (or POST `body` to it, as JSON) and check the JSON answer with `schema`. */
+  private async call<S extends z.ZodType>(path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+    const res = await this.send(
+      path,
+      body === undefined
+        ? { headers: { accept: 'application/json' } }
+        : { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    );
     if (!res.ok) throw await LoginApi.failure(res);
-    return (await LoginApi.json(res)) as T;
+    const parsed = schema.safeParse(await LoginApi.json(res));
+    if (!parsed.success) throw badResponse(res.status);
+    return parsed.data;
+  }
+
+  /** Jellyfin's AuthenticationResult (the gateway passes it on byte for byte; session.ts reads it). */
+  private async signedIn(path: string, body: unknown): Promise<unknown> {
+    const res = await this.send(path, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    if (!res.ok) throw await LoginApi.failure(res);
+    const result = await LoginApi.json(res);
+    if (result === undefined) throw badResponse(res.status);
+    return result;
+  }
+
+  /** The path of a gateway endpoint below the BaseUrl. */
+  private static at(path: string): string {
+    return gatewayPath('', path);
   }
 
   // ── Jellyfin (public) ──
 
   publicInfo(): Promise<PublicServerInfo> {
-    return this.getJson<PublicServerInfo>('/System/Info/Public');
+    return this.call('/System/Info/Public', PublicServerInfoSchema);
   }
 
-  async branding(): Promise<{ LoginDisclaimer?: string }> {
-    return this.getJson<{ LoginDisclaimer?: string }>('/Branding/Configuration').catch(() => ({}));
+  async branding(): Promise<{ LoginDisclaimer?: string | null }> {
+    return this.call('/Branding/Configuration', BrandingSchema).catch(() => ({}));
   }
 
   /**
@@ -134,67 +124,61 @@ export class LoginApi {
       headers: { accept: 'application/json', 'content-type': 'application/json', authorization },
       body: JSON.stringify({ Username: username, Pw: password }),
     });
+    const json = await LoginApi.json(res);
     if (res.ok) {
-      const result = await LoginApi.json(res);
-      if (result === undefined) throw new LoginError(res.status, 'bad_response', 'The server sent an answer this page does not understand.');
-      return { kind: 'signed_in', result };
+      if (json === undefined) throw badResponse(res.status);
+      return { kind: 'signed_in', result: json };
     }
-    const text = await res.text().catch(() => '');
-    let json: unknown;
-    try {
-      json = JSON.parse(text) as unknown;
-    } catch {
-      json = undefined;
-    }
-    if (res.status === 401 && isChallenge(json)) return { kind: 'challenge', challenge: json };
-    const err = json as { error?: unknown; message?: unknown } | undefined;
-    if (err && typeof err.error === 'string') {
-      const retry = Number(res.headers.get('retry-after'));
-      throw new LoginError(res.status, err.error, typeof err.message === 'string' ? err.message : '', undefined, Number.isFinite(retry) && retry > 0 ? retry : undefined);
-    }
-    if (res.status === 401) throw new LoginError(401, 'wrong_password', '');
-    if (res.status === 403) throw new LoginError(403, 'not_allowed', '');
-    throw new LoginError(res.status, `http_${res.status}`, '');
+    const challenge = res.status === 401 ? ChallengeSchema.safeParse(json) : undefined;
+    if (challenge?.success) return { kind: 'challenge', challenge: challenge.data };
+    const err = LoginApi.errorOf(res, json);
+    if (err) throw err;
+    if (res.status === 401) throw new ApiError(401, 'wrong_password', '');
+    if (res.status === 403) throw new ApiError(403, 'not_allowed', '');
+    throw new ApiError(res.status, `http_${res.status}`, '');
   }
 
-  // ── The challenge (shared/api/factors.ts) ──
+  // ── The challenge ──
 
   loginOptions(): Promise<LoginOptions> {
-    return this.getJson<LoginOptions>('/JellyfinSecurity/LoginOptions');
+    return this.call(LoginApi.at(pathOf(ENDPOINTS.LoginOptions)), ENDPOINTS.LoginOptions.response);
   }
 
   challenge(challengeId: string): Promise<ChallengeInfo> {
-    return this.getJson<ChallengeInfo>(`/JellyfinSecurity/Challenge/${encodeURIComponent(challengeId)}`);
+    return this.call(LoginApi.at(pathOf(ENDPOINTS.Challenge, { challengeId })), ChallengeStateSchema);
   }
 
   /** TOTP, recovery and e-mail codes: Jellyfin's AuthenticationResult on success. */
   verifyCode(method: 'totp' | 'recovery' | 'email', challengeId: string, code: string, trustBrowser: boolean): Promise<unknown> {
-    const path = method === 'totp' ? 'VerifyTOTP' : method === 'recovery' ? 'VerifyRecoveryCode' : 'VerifyEmailOTP';
-    return this.postJson(`/JellyfinSecurity/${path}`, { challengeId, code, trustBrowser });
+    const e = method === 'totp' ? ENDPOINTS.VerifyTOTP : method === 'recovery' ? ENDPOINTS.VerifyRecoveryCode : ENDPOINTS.VerifyEmailOTP;
+    return this.signedIn(LoginApi.at(pathOf(e)), { challengeId, code, trustBrowser });
   }
 
   sendEmailCode(challengeId: string): Promise<unknown> {
-    return this.postJson('/JellyfinSecurity/SendEmailOTP', { challengeId });
+    const e = ENDPOINTS.SendEmailOTP;
+    return this.call(LoginApi.at(pathOf(e)), e.response, { challengeId });
   }
 
-  passkeyOptions(challengeId: string): Promise<unknown> {
-    return this.postJson('/JellyfinSecurity/VerifyPasskey/Options', { challengeId });
+  async passkeyOptions(challengeId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const e = ENDPOINTS.VerifyPasskeyOptions;
+    return requestOptionsOf(await this.call(LoginApi.at(pathOf(e)), e.response, { challengeId }));
   }
 
   verifyPasskey(challengeId: string, response: unknown, trustBrowser: boolean): Promise<unknown> {
-    return this.postJson('/JellyfinSecurity/VerifyPasskey', { challengeId, response, trustBrowser });
+    return this.signedIn(LoginApi.at(pathOf(ENDPOINTS.VerifyPasskey)), { challengeId, response, trustBrowser });
   }
 
   // ── Approve on the phone (shared/api/approvals.ts, "The login page") ──
 
   /** Start (or get back) the phone approval of this sign-in: the 2 digits to show. */
   startPhoneApproval(challengeId: string): Promise<LoginApprovalStarted> {
-    return this.postJson<LoginApprovalStarted>('/JellyfinSecurity/Approvals/Login', { challengeId });
+    const e = ENDPOINTS.ApprovalsLogin;
+    return this.call(LoginApi.at(pathOf(e)), e.response, { challengeId });
   }
 
   /**
    * Wait (long poll, up to `waitSeconds`) for the phone: Jellyfin's AuthenticationResult once approved,
-   * or still pending. A denied, reported or expired approval is a LoginError (410).
+   * or still pending. A denied, reported or expired approval is an ApiError (410).
    */
   async phoneApprovalStatus(
     challengeId: string,
@@ -202,7 +186,8 @@ export class LoginApi {
     trustBrowser: boolean,
     signal: AbortSignal,
   ): Promise<{ kind: 'signed_in'; result: unknown } | { kind: 'pending'; pending: LoginApprovalPending }> {
-    const res = await this.send('/JellyfinSecurity/Approvals/Login/Status', {
+    const e = ENDPOINTS.ApprovalsLoginStatus;
+    const res = await this.send(LoginApi.at(pathOf(e)), {
       method: 'POST',
       headers: { accept: 'application/json', 'content-type': 'application/json' },
       body: JSON.stringify({ challengeId, waitSeconds, trustBrowser }),
@@ -210,30 +195,38 @@ export class LoginApi {
     });
     if (!res.ok) throw await LoginApi.failure(res);
     const body = await LoginApi.json(res);
-    if (res.status === 202) return { kind: 'pending', pending: body as LoginApprovalPending };
-    if (body === undefined) throw new LoginError(res.status, 'bad_response', 'The server sent an answer this page does not understand.');
+    if (res.status === 202) {
+      const pending = e.response.safeParse(body);
+      if (!pending.success) throw badResponse(res.status);
+      return { kind: 'pending', pending: pending.data };
+    }
+    if (body === undefined) throw badResponse(res.status);
     return { kind: 'signed_in', result: body };
   }
 
   // ── Enrollment inside a challenge (methods ["enroll"]) ──
 
   enrollTotp(challengeId: string): Promise<TotpEnrollment> {
-    return this.postJson<TotpEnrollment>('/JellyfinSecurity/Challenge/EnrollTOTP', { challengeId });
+    const e = ENDPOINTS.ChallengeEnrollTOTP;
+    return this.call(LoginApi.at(pathOf(e)), e.response, { challengeId });
   }
 
   confirmTotp(challengeId: string, code: string): Promise<{ status: 'enrolled'; recoveryCodes: string[] }> {
-    return this.postJson('/JellyfinSecurity/Challenge/EnrollTOTP/Confirm', { challengeId, code });
+    const e = ENDPOINTS.ChallengeEnrollTOTPConfirm;
+    return this.call(LoginApi.at(pathOf(e)), e.response, { challengeId, code });
   }
 
-  enrollPasskeyOptions(challengeId: string): Promise<unknown> {
-    return this.postJson('/JellyfinSecurity/Challenge/EnrollPasskey/Options', { challengeId });
+  async enrollPasskeyOptions(challengeId: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    const e = ENDPOINTS.ChallengeEnrollPasskeyOptions;
+    return creationOptionsOf(await this.call(LoginApi.at(pathOf(e)), e.response, { challengeId }));
   }
 
   enrollPasskey(challengeId: string, response: unknown, name: string): Promise<{ status: 'enrolled'; recoveryCodes: string[] }> {
-    return this.postJson('/JellyfinSecurity/Challenge/EnrollPasskey', { challengeId, response, name });
+    const e = ENDPOINTS.ChallengeEnrollPasskey;
+    return this.call(LoginApi.at(pathOf(e)), e.response, { challengeId, response, name });
   }
 
   complete(challengeId: string, trustBrowser: boolean): Promise<unknown> {
-    return this.postJson('/JellyfinSecurity/Challenge/Complete', { challengeId, trustBrowser });
+    return this.signedIn(LoginApi.at(pathOf(ENDPOINTS.ChallengeComplete)), { challengeId, trustBrowser });
   }
 }

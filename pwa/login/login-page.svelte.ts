@@ -4,9 +4,10 @@
  * (session.ts) before going back to it. Login.svelte only draws `step`; the calls are api.ts and every
  * failure is worded by messages.ts.
  */
+import { ApiError } from '../common/errors.ts';
 import { preferredMethod, type FactorMethod } from '../common/methods.ts';
-import { createPasskey, passkeyName, signWithPasskey } from './passkey.ts';
-import { LoginApi, LoginError, type ChallengeInfo, type LoginOptions, type TotpEnrollment } from './api.ts';
+import { createPasskey, passkeyName, signWithPasskey } from '../common/passkey.ts';
+import { LoginApi, type ChallengeInfo, type LoginOptions, type TotpEnrollment } from './api.ts';
 import { describePasskeyFailure, describeProblem } from './messages.ts';
 import type { PhoneWait } from './phone-wait.ts';
 import { webClientAddress } from './return.ts';
@@ -150,7 +151,7 @@ export class LoginPage {
   /** Hand the session to jellyfin-web and go back to it. */
   #finish(result: unknown): void {
     const session = readAuthenticationResult(result);
-    if (!session) throw new LoginError(200, 'bad_response', '');
+    if (!session) throw new ApiError(200, 'bad_response', '');
     const { storage, origin, returnTo, base } = this.#env;
     saveJellyfinSession(storage, { session, server: this.server, address: webClientAddress(origin, returnTo, base), now: this.#now() });
     this.step = { kind: 'done', userName: session.userName };
@@ -169,7 +170,7 @@ export class LoginPage {
       passkeyUsable: this.#env.passkeySupported,
       preferPasskey: !this.#env.onTv && this.options?.showBuiltInPasskeyButton !== false,
     });
-    if (!method) throw new LoginError(403, 'second_factor_unavailable', 'A second factor is required, but none can be used here. Ask your administrator.');
+    if (!method) throw new ApiError(403, 'second_factor_unavailable', 'A second factor is required, but none can be used here. Ask your administrator.');
     this.step = { kind: 'factor', challenge, method };
     if (method === 'phone') void this.#startPhone(challenge);
   }
@@ -256,7 +257,7 @@ export class LoginPage {
     this.#phonePoll = null;
     const p = describeProblem(e);
     if (p.restart) return this.#fail(e);
-    const expired = e instanceof LoginError && (e.code === 'approval_expired' || e.code === 'no_approval');
+    const expired = e instanceof ApiError && (e.code === 'approval_expired' || e.code === 'no_approval');
     this.phone = { state: expired ? 'expired' : 'stalled', number: null, pushed: false, pushSkipped: null };
     this.error = p.message;
   }
@@ -290,7 +291,7 @@ export class LoginPage {
       const optionsJSON = await this.#env.api.passkeyOptions(challenge.challengeId);
       let response: unknown;
       try {
-        response = await signWithPasskey(optionsJSON);
+        response = await signWithPasskey(optionsJSON, { asServerSays: true });
       } catch (e) {
         this.error = describePasskeyFailure(e, false);
         return;
@@ -344,7 +345,7 @@ export class LoginPage {
       const optionsJSON = await this.#env.api.enrollPasskeyOptions(challenge.challengeId);
       let response: unknown;
       try {
-        response = await createPasskey(optionsJSON);
+        response = await createPasskey(optionsJSON, { asServerSays: true });
       } catch (e) {
         this.error = describePasskeyFailure(e, true);
         return;

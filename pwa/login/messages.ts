@@ -2,7 +2,9 @@
  * The one place the login page turns a failure into words for a person, and decides what follows:
  * stay on the step, or start the sign-in again (the challenge is over).
  */
-import { LoginError } from './api.ts';
+import { API_ERRORS, isApiErrorCode } from '../../shared/api/errors.ts';
+import { ApiError } from '../common/errors.ts';
+import { PasskeyError } from '../common/passkey.ts';
 
 export interface Problem {
   message: string;
@@ -12,7 +14,7 @@ export interface Problem {
   locked: boolean;
 }
 
-/** Codes whose server message is already written for people (server/guard, server/api/factors.ts). */
+/** Codes whose server message is already written for people (the server words these for this case). */
 const SERVER_WORDED = new Set([
   'address_banned',
   'address_not_allowed',
@@ -34,10 +36,10 @@ function triesLeft(n: number): string {
   return n === 1 ? '1 try left' : `${n} tries left`;
 }
 
-/** Words for a LoginError (or anything thrown). */
+/** Words for an ApiError (or anything thrown). */
 export function describeProblem(err: unknown): Problem {
   const p = (message: string, restart = false, locked = false): Problem => ({ message, restart, locked });
-  if (!(err instanceof LoginError)) {
+  if (!(err instanceof ApiError)) {
     return p('Something went wrong on this page. Reload it and try again.');
   }
   const { code, status } = err;
@@ -67,11 +69,14 @@ export function describeProblem(err: unknown): Problem {
   if (status >= 500) return p('The server had a problem. Try again in a moment.');
   if (status === 429) return p(err.message || 'Too many attempts. Wait a moment and try again.', false, true);
   if (err.message) return p(err.message);
+  if (isApiErrorCode(code)) return p(API_ERRORS[code].message);
   return p(`The server refused this (${status}). Try again, or ask your administrator.`);
 }
 
 /** Words for a failed browser passkey ceremony (before anything reached the server). */
-export function describePasskeyFailure(err: unknown, registering: boolean): string {
+export function describePasskeyFailure(failure: unknown, registering: boolean): string {
+  // The browser's own error says more than the PasskeyError's reason (which is worded for the app).
+  const err = failure instanceof PasskeyError && failure.cause !== undefined ? failure.cause : failure;
   const e = err as { name?: string; code?: string; cause?: { name?: string } } | null;
   const name = e?.cause?.name ?? e?.name ?? '';
   if (e?.code === 'ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED' || name === 'InvalidStateError') {

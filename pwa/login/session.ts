@@ -8,6 +8,10 @@
  *   `user-{UserId}-{ServerId}` (the cached UserDto) and `enableAutoLogin`.
  */
 
+import type { PublicServerInfo } from './api.ts';
+
+export type { PublicServerInfo };
+
 export const CLIENT_NAME = 'Jellyfin Web';
 export const DEVICE_ID_KEY = '_deviceId2';
 export const CREDENTIALS_KEY = 'jellyfin_credentials';
@@ -108,15 +112,6 @@ export function readAuthenticationResult(json: unknown): SignedIn | undefined {
   const serverId = str(json, 'ServerId') ?? str(user, 'ServerId');
   if (!accessToken || !userId || !serverId || !user || typeof user !== 'object') return undefined;
   return { accessToken, userId, serverId, userName: str(user, 'Name') ?? '', user: user as Record<string, unknown> };
-}
-
-/** `GET /System/Info/Public`, the fields used here. */
-export interface PublicServerInfo {
-  Id?: string;
-  ServerName?: string;
-  Version?: string;
-  LocalAddress?: string;
-  StartupWizardCompleted?: boolean;
 }
 
 export interface SavedServer {

@@ -12,7 +12,7 @@ import { pairPageUrl } from '../../shared/api/pairing.ts';
 import type { ApprovalView } from '../../shared/api/approvals.ts';
 
 /**
- * The Authenticator's pure modules (pwa/lib, pwa/sw): routes, the approval page's commitment check
+ * The Authenticator's pure modules (pwa/app/lib, pwa/app/sw): routes, the approval page's commitment check
  * (against the server's own implementation), push payload parsing, formatting.
  */
 

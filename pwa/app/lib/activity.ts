@@ -2,9 +2,9 @@
  * The user's own sign-in history (`GET Me/AuditLog?type=login.*,approval.*`), each row read with the
  * server's `signInActivity` (shared/api/approvals.ts), and the words a household member reads for it.
  */
-import type { AuditLogResponse } from '../../../shared/api/guard.ts';
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
 import { SIGN_IN_EVENT_TYPES, signInActivity, type SignInActivity } from '../../../shared/api/approvals.ts';
-import { get } from './api.ts';
+import { call } from './api.ts';
 
 export type { SignInActivity };
 
@@ -32,7 +32,7 @@ export const OUTCOME_EVENT_TYPES = [
 
 export async function myActivity(offset = 0, limit = 30, everyStep = false): Promise<{ items: SignInActivity[]; total: number }> {
   const types = everyStep ? SIGN_IN_EVENT_TYPES : OUTCOME_EVENT_TYPES;
-  const r = (await get('Me/AuditLog', { query: { type: types.join(','), offset, limit } })) as AuditLogResponse;
+  const r = await call(ENDPOINTS.MeAuditLog, { query: { type: types.join(','), offset, limit } });
   return { items: r.items.map(signInActivity), total: r.total };
 }
 

@@ -1,18 +1,17 @@
 /** The admin console's calls (shared/api/factors.ts "Admin", shared/api/guard.ts). */
-import { z } from 'zod';
-import { AdminUserSchema, type AdminUser } from '../../../shared/api/factors.ts';
-import type { AuditLogResponse, BansResponse, LiftAllResponse } from '../../../shared/api/guard.ts';
-import { del, get, post } from './api.ts';
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
+import type { AdminUser } from '../../../shared/api/factors.ts';
+import { call } from './api.ts';
 
 export type { AdminUser };
 
-export const listUsers = () => get('Users', { schema: z.array(AdminUserSchema) });
+export const listUsers = () => call(ENDPOINTS.Users);
 /** Reset every second factor of a user (they enrol again at their next sign-in). */
-export const resetFactors = (userId: string) => post(`Users/${encodeURIComponent(userId)}/ResetTOTP`, {}, { schema: AdminUserSchema });
+export const resetFactors = (userId: string) => call(ENDPOINTS.UserResetTOTP, { params: { id: userId } });
 
-export const listBans = () => get('Bans') as Promise<BansResponse>;
-export const liftBan = (id: number) => del(`Bans/${id}`);
-export const liftAllBans = () => del('Bans') as Promise<LiftAllResponse>;
+export const listBans = () => call(ENDPOINTS.Bans);
+export const liftBan = (id: number) => call(ENDPOINTS.BanLift, { params: { id: String(id) } });
+export const liftAllBans = () => call(ENDPOINTS.BansLiftAll);
 
 export interface AuditFilter {
   type?: string;
@@ -23,4 +22,4 @@ export interface AuditFilter {
 }
 
 export const auditLog = (f: AuditFilter = {}) =>
-  get('AuditLog', { query: { type: f.type, user: f.user, outcome: f.outcome, limit: f.limit ?? 50, offset: f.offset ?? 0 } }) as Promise<AuditLogResponse>;
+  call(ENDPOINTS.AuditLog, { query: { type: f.type, user: f.user, outcome: f.outcome, limit: f.limit ?? 50, offset: f.offset ?? 0 } });

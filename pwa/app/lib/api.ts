@@ -1,28 +1,16 @@
 /**
  * The one way the pages talk to the gateway: JSON in, JSON out, the session's token in the MediaBrowser
  * header, errors as `ApiError` carrying the gateway's `{"error", "message"}` (shared/: DESIGN "The
- * gateway's own API"). Response bodies are parsed with the shared schemas where the server publishes
+ * gateway's own API"; the codes are shared/api/errors.ts). Response bodies are parsed with the shared schemas where the server publishes
  * one, so a contract change fails loudly here instead of as `undefined` on a page.
  */
 import type { z } from 'zod';
+import type { Endpoint, PathParams } from '../../../shared/api/endpoints.ts';
 import { authorizationHeader } from '../../common/device.ts';
+import { ApiError, errorBodyOf } from '../../common/errors.ts';
 import { online } from './online.svelte.ts';
 import { session } from './session.svelte.ts';
 import { gatewayUrl, jellyfinUrl } from './urls.ts';
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    /** The gateway's stable code ("invalid_code", "unauthenticated"…), or "network" / "http_<status>". */
-    readonly code: string,
-    message: string,
-    /** The whole error body, for the fields some errors add (attemptsLeft, challengeId…). */
-    readonly body: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
 
 export interface RequestOptions<S extends z.ZodType | undefined = undefined> {
   body?: unknown;
@@ -41,19 +29,18 @@ export interface RequestOptions<S extends z.ZodType | undefined = undefined> {
 
 export type Answer<S> = S extends z.ZodType ? z.infer<S> : unknown;
 
-/** Turn an error response into an ApiError with the gateway's message, or a plain one for Jellyfin's text bodies. */
+/** Turn an error response into an ApiError with the gateway's code and message, or a plain one for Jellyfin's text bodies. */
 async function errorOf(res: Response): Promise<ApiError> {
   const text = await res.text().catch(() => '');
-  let body: Record<string, unknown> = {};
+  let json: unknown;
   try {
-    const j = JSON.parse(text) as unknown;
-    if (j && typeof j === 'object') body = j as Record<string, unknown>;
+    json = JSON.parse(text);
   } catch {
     /* Jellyfin's errors are text/plain "Error processing request." */
   }
-  const code = typeof body.error === 'string' ? body.error : `http_${res.status}`;
-  const message = typeof body.message === 'string' ? body.message : text.slice(0, 200) || res.statusText;
-  return new ApiError(res.status, code, message, body);
+  const body = errorBodyOf(json);
+  if (body) return new ApiError(res.status, body.error, body.message, body);
+  return new ApiError(res.status, `http_${res.status}`, text.slice(0, 200) || res.statusText);
 }
 
 /** Send a request; an error status (unless accepted) throws ApiError. Returns the status and the parsed JSON. */
@@ -122,3 +109,24 @@ export const post = <S extends z.ZodType | undefined = undefined>(path: string, 
 export const put = <S extends z.ZodType | undefined = undefined>(path: string, body: unknown, opts?: RequestOptions<S>) => request<S>('PUT', path, { ...opts, body });
 export const patch = <S extends z.ZodType | undefined = undefined>(path: string, body: unknown, opts?: RequestOptions<S>) => request<S>('PATCH', path, { ...opts, body });
 export const del = (path: string, opts?: RequestOptions) => request('DELETE', path, opts);
+
+export { ApiError };
+
+/** What `call` takes besides the endpoint: its `:params` when its path has some, the body and the options of `request`. */
+export type CallOptions<E extends Endpoint> = Omit<RequestOptions, 'schema' | 'jellyfin'> &
+  (PathParams<E['path']> extends never ? { params?: undefined } : { params: Record<PathParams<E['path']>, string> });
+
+/**
+ * Call an endpoint declared in shared/api/endpoints.ts: its method, its path (the `:params` filled in,
+ * each URI-encoded) and its answer checked with its response schema. No path is typed by hand.
+ */
+export function call<E extends Endpoint>(e: E, ...[opts]: PathParams<E['path']> extends never ? [opts?: CallOptions<E>] : [opts: CallOptions<E>]): Promise<Answer<E['response']>> {
+  const params: Record<string, string> = opts?.params ?? {};
+  const path = e.path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+    const v = params[name];
+    if (v === undefined) throw new Error(`${e.path}: ${name} is missing`);
+    return encodeURIComponent(v);
+  });
+  const body = opts?.body ?? (e.method === 'GET' || e.method === 'DELETE' ? undefined : {});
+  return request<E['response']>(e.method, path, { ...opts, body, schema: e.response });
+}

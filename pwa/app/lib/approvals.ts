@@ -3,21 +3,17 @@
  * with the matching number and a passkey tap, deny, or report "This wasn't me" (also a passkey tap: it
  * bans an address and alerts the admins).
  */
-import {
-  ApprovalViewSchema,
-  ApprovalsResponseSchema,
-  type ApprovalView,
-  type ApprovalsResponse,
-} from '../../../shared/api/approvals.ts';
-import { ApiError, get, post } from './api.ts';
+import type { ApprovalView, ApprovalsResponse } from '../../../shared/api/approvals.ts';
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
+import { ApiError, call } from './api.ts';
 import { commitmentHolds } from './commitment.ts';
 import { countryName, isLocalAddress } from './format.ts';
-import { signWithPasskey, type PublicKeyCredentialRequestOptionsJSON } from '../../common/passkey.ts';
+import { requestOptionsOf, signWithPasskey } from '../../common/passkey.ts';
 
 export type { ApprovalView, ApprovalsResponse };
 
-export const pendingApprovals = () => get('Me/Approvals', { schema: ApprovalsResponseSchema });
-export const getApproval = (id: string) => get(`Approvals/${encodeURIComponent(id)}`, { schema: ApprovalViewSchema });
+export const pendingApprovals = () => call(ENDPOINTS.MeApprovals);
+export const getApproval = (id: string) => call(ENDPOINTS.Approval, { params: { approvalId: id } });
 
 /** The page's view and what it commits to disagree: never sign. */
 export class CommitmentMismatch extends Error {
@@ -30,21 +26,21 @@ export class CommitmentMismatch extends Error {
 /** A passkey signature over exactly this approval's challenge. */
 async function signApproval(view: ApprovalView): Promise<unknown> {
   if (!(await commitmentHolds(view))) throw new CommitmentMismatch();
-  const options = (await post(`Approvals/${encodeURIComponent(view.id)}/Options`, {})) as PublicKeyCredentialRequestOptionsJSON;
+  const options = requestOptionsOf(await call(ENDPOINTS.ApprovalOptions, { params: { approvalId: view.id } }));
   if (options.challenge !== view.commitment.challenge) throw new CommitmentMismatch();
   return signWithPasskey(options);
 }
 
 export async function approve(view: ApprovalView, number: string | null): Promise<ApprovalView> {
   const response = await signApproval(view);
-  return post(`Approvals/${encodeURIComponent(view.id)}/Approve`, { ...(number ? { number } : {}), response }, { schema: ApprovalViewSchema });
+  return call(ENDPOINTS.ApprovalApprove, { params: { approvalId: view.id }, body: { ...(number ? { number } : {}), response } });
 }
 
-export const deny = (view: ApprovalView) => post(`Approvals/${encodeURIComponent(view.id)}/Deny`, {}, { schema: ApprovalViewSchema });
+export const deny = (view: ApprovalView) => call(ENDPOINTS.ApprovalDeny, { params: { approvalId: view.id } });
 
 export async function report(view: ApprovalView): Promise<ApprovalView> {
   const response = await signApproval(view);
-  return post(`Approvals/${encodeURIComponent(view.id)}/Report`, { response }, { schema: ApprovalViewSchema });
+  return call(ENDPOINTS.ApprovalReport, { params: { approvalId: view.id }, body: { response } });
 }
 
 /** What an approval error means for the person holding the phone. */

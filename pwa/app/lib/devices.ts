@@ -1,12 +1,13 @@
 /** "My devices" (shared/api/approvals.ts): everything that can sign in as me, and revoking any of it. */
-import { MyDevicesSchema, RevokeSessionResponseSchema, type MyDevices, type SessionInfo } from '../../../shared/api/approvals.ts';
-import { del, get, request } from './api.ts';
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
+import type { MyDevices, SessionInfo } from '../../../shared/api/approvals.ts';
+import { call } from './api.ts';
 
 export type { MyDevices, SessionInfo };
 
-export const myDevices = () => get('Me/Devices', { schema: MyDevicesSchema });
-export const revokeSession = (id: string) => request('DELETE', `Me/Sessions/${encodeURIComponent(id)}`, { schema: RevokeSessionResponseSchema });
-export const revokePairedDevice = (id: string) => del(`Me/PairedDevices/${encodeURIComponent(id)}`);
+export const myDevices = () => call(ENDPOINTS.MeDevices);
+export const revokeSession = (id: string) => call(ENDPOINTS.MeSessionRevoke, { params: { sessionId: id } });
+export const revokePairedDevice = (id: string) => call(ENDPOINTS.MePairedDeviceRevoke, { params: { id } });
 
 /** How a session signed in, in words. */
 export function methodWords(method: string): string {

@@ -1,13 +1,14 @@
 /**
  * The one error handler of the app (Immich's handle-error.ts): every failure a page catches becomes one
  * sentence a household member understands, shown where the page wants it or as a toast. Codes come from
- * the gateway's `{"error"}`; the WebAuthn ones from the browser.
+ * the gateway's `{"error"}` (its catalogue: shared/api/errors.ts); the WebAuthn ones from the browser.
  */
+import { errorMessage } from '../../../shared/api/errors.ts';
 import { ApiError } from './api.ts';
 import { PasskeyError } from '../../common/passkey.ts';
 import { toasts } from './toast.svelte.ts';
 
-/** Friendlier words for some of the gateway's codes; its own `message` is used for the rest. */
+/** Friendlier words for some codes; the gateway's own `message` (or else the catalogue's) for the rest. */
 const MESSAGES: Record<string, string> = {
   offline: 'You are offline. Connect to the internet and try again.',
   network: 'The server could not be reached. Check your connection and try again.',
@@ -22,7 +23,7 @@ const MESSAGES: Record<string, string> = {
 
 export function messageOf(err: unknown): string {
   if (err instanceof PasskeyError) return err.message;
-  if (err instanceof ApiError) return MESSAGES[err.code] ?? (err.message || 'Something went wrong. Try again.');
+  if (err instanceof ApiError) return MESSAGES[err.code] ?? (err.message || errorMessage(err.code, 'Something went wrong. Try again.'));
   if (err instanceof DOMException && err.name === 'NotAllowedError') return 'The request was cancelled or timed out. Try again.';
   return 'Something went wrong. Try again.';
 }

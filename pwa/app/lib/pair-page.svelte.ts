@@ -4,17 +4,15 @@
  * who is asking, and a passkey tap approves it (the gateway then signs the TV in), or Deny refuses it.
  * The approval is started before the tap, so the tap itself only asks for the passkey.
  */
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
 import {
-  PairApprovalStartedSchema,
-  PairApprovedSchema,
-  PairTargetSchema,
   parsePairCode,
   type PairApprovalStarted,
   type PairTarget,
 } from '../../../shared/api/pairing.ts';
-import { ApiError, get, post } from './api.ts';
+import { ApiError, call } from './api.ts';
 import { messageOf } from './handle-error.ts';
-import { signWithPasskey, type PublicKeyCredentialRequestOptionsJSON } from '../../common/passkey.ts';
+import { requestOptionsOf, signWithPasskey } from '../../common/passkey.ts';
 
 export type PairStep = 'enter' | 'review' | 'approved' | 'denied';
 
@@ -44,8 +42,8 @@ export class PairPage {
     this.error = null;
     try {
       this.code = parsed.code;
-      this.target = await get('Pair/Lookup', { query: { code: parsed.code }, schema: PairTargetSchema });
-      this.started = await post('Pair/Approval', { code: parsed.code }, { schema: PairApprovalStartedSchema });
+      this.target = await call(ENDPOINTS.PairLookup, { query: { code: parsed.code } });
+      this.started = await call(ENDPOINTS.PairApproval, { body: { code: parsed.code } });
       this.target = this.started.target;
       this.step = 'review';
     } catch (err) {
@@ -61,8 +59,8 @@ export class PairPage {
     this.busy = true;
     this.error = null;
     try {
-      const response = await signWithPasskey(s.options as unknown as PublicKeyCredentialRequestOptionsJSON);
-      const done = await post('Pair/Approve', { approvalId: s.approvalId, response }, { schema: PairApprovedSchema });
+      const response = await signWithPasskey(requestOptionsOf(s.options));
+      const done = await call(ENDPOINTS.PairApprove, { body: { approvalId: s.approvalId, response } });
       this.message = done.message;
       this.step = 'approved';
     } catch (err) {
@@ -77,7 +75,7 @@ export class PairPage {
     this.busy = true;
     this.error = null;
     try {
-      if (s) await post('Pair/Deny', { approvalId: s.approvalId });
+      if (s) await call(ENDPOINTS.PairDeny, { body: { approvalId: s.approvalId } });
       this.step = 'denied';
     } catch (err) {
       this.error = this.#explain(err);

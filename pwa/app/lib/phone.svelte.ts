@@ -4,17 +4,10 @@
  * re-subscribing to push at every start of the app (a dead subscription is replaced, and the gateway
  * always has the newest endpoint: Safari answers 200 for dead ones).
  */
-import { z } from 'zod';
-import {
-  EnrolledPhoneSchema,
-  PhoneInfoSchema,
-  TestPushResponseSchema,
-  type EnrolledPhone,
-  type PhoneInfo,
-  type PushSubscriptionInput,
-} from '../../../shared/api/approvals.ts';
-import { ApiError, del, get, patch, post, put } from './api.ts';
-import { createPasskey, type PublicKeyCredentialCreationOptionsJSON } from '../../common/passkey.ts';
+import type { EnrolledPhone, PhoneInfo, PushSubscriptionInput } from '../../../shared/api/approvals.ts';
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
+import { ApiError, call } from './api.ts';
+import { createPasskey, creationOptionsOf, type PublicKeyCredentialCreationOptionsJSON } from '../../common/passkey.ts';
 import { getPushConfig, notificationPermission, pushSupported, subscribe } from './push.ts';
 import { session } from './session.svelte.ts';
 import { withStepUp } from './stepup.svelte.ts';
@@ -72,7 +65,8 @@ export const thisPhone = new ThisPhone();
  * The server's passkey options for a phone (platform authenticator, UV required). Fetch before the tap.
  * Setting up a phone is a step-up action: an account that already has a factor confirms with it first.
  */
-export const phoneOptions = () => withStepUp((headers) => post('Me/Phones/Options', {}, { headers })) as Promise<PublicKeyCredentialCreationOptionsJSON>;
+export const phoneOptions = async (): Promise<PublicKeyCredentialCreationOptionsJSON> =>
+  creationOptionsOf(await withStepUp((headers) => call(ENDPOINTS.MePhonesOptions, { headers })));
 
 /** Create this phone's passkey (call from the tap) and enroll it with its push subscription (or none). */
 export async function enrollThisPhone(
@@ -81,22 +75,22 @@ export async function enrollThisPhone(
   subscription: PushSubscriptionInput | null,
 ): Promise<EnrolledPhone> {
   const response = await createPasskey(options, { platform: true });
-  const phone = await post('Me/Phones', { name, response, subscription }, { schema: EnrolledPhoneSchema });
+  const phone = await call(ENDPOINTS.MePhonesEnroll, { body: { name, response, subscription } });
   thisPhone.remember(phone.id, session.current!.userId);
   return phone;
 }
 
-export const listPhones = () => get('Me/Phones', { schema: z.array(PhoneInfoSchema) });
-export const renamePhone = (id: string, name: string) => patch(`Me/Phones/${encodeURIComponent(id)}`, { name }, { schema: PhoneInfoSchema });
-export const testPush = (id: string) => post(`Me/Phones/${encodeURIComponent(id)}/Test`, {}, { schema: TestPushResponseSchema });
+export const listPhones = () => call(ENDPOINTS.MePhones);
+export const renamePhone = (id: string, name: string) => call(ENDPOINTS.MePhoneRename, { params: { phoneId: id }, body: { name } });
+export const testPush = (id: string) => call(ENDPOINTS.MePhoneTest, { params: { phoneId: id } });
 
 export async function removePhone(id: string): Promise<void> {
-  await withStepUp((headers) => del(`Me/Phones/${encodeURIComponent(id)}`, { headers }));
+  await withStepUp((headers) => call(ENDPOINTS.MePhoneRemove, { params: { phoneId: id }, headers }));
   if (id === thisPhone.id) thisPhone.forget();
 }
 
 export const putSubscription = (phoneId: string, subscription: PushSubscriptionInput) =>
-  put(`Me/Phones/${encodeURIComponent(phoneId)}/Subscription`, { subscription }, { schema: PhoneInfoSchema });
+  call(ENDPOINTS.MePhoneSubscription, { params: { phoneId }, body: { subscription } });
 
 /**
  * At every start: if this is an enrolled phone that may show notifications, subscribe again (the same

@@ -7,8 +7,9 @@
  * init script (test/helpers/browser.ts `fakePushManager`) that returns a subscription whose endpoint is
  * the local push service. Nothing in the app knows about it: there is no switch to turn on.
  */
-import { PushConfigSchema, type PushConfig, type PushSubscriptionInput } from '../../../shared/api/approvals.ts';
-import { get } from './api.ts';
+import type { PushConfig, PushSubscriptionInput } from '../../../shared/api/approvals.ts';
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
+import { call } from './api.ts';
 import { base64UrlToBytes, sameKey } from './push-keys.ts';
 
 export type { PushConfig, PushSubscriptionInput };
@@ -21,7 +22,7 @@ export function notificationPermission(): NotificationPermission | 'unsupported'
   return 'Notification' in window ? Notification.permission : 'unsupported';
 }
 
-export const getPushConfig = () => get('Push/Config', { auth: false, schema: PushConfigSchema });
+export const getPushConfig = () => call(ENDPOINTS.PushConfig, { auth: false });
 
 export class PushUnavailable extends Error {
   constructor(

@@ -3,8 +3,8 @@
  * Every change reloads Me so the page always shows what the server has.
  */
 import type { TotpEnrollment } from '../../../shared/api/factors.ts';
-import { RecoveryCodesResponseSchema } from '../../../shared/api/factors.ts';
-import { request } from './api.ts';
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
+import { call } from './api.ts';
 import { ask } from './confirm.svelte.ts';
 import { deviceName } from '../../common/device.ts';
 import {
@@ -161,7 +161,7 @@ export class SecurityPage {
     });
     if (!ok) return;
     await this.#do('recovery', async () => {
-      const r = await withStepUp((headers) => request('POST', 'Me/RecoveryCodes', { body: {}, headers, schema: RecoveryCodesResponseSchema }));
+      const r = await withStepUp((headers) => call(ENDPOINTS.MeRecoveryCodes, { headers }));
       this.newCodes = r.recoveryCodes;
     });
   }

@@ -5,27 +5,14 @@
  * challenge's endpoints (shared/api/factors.ts) releases Jellyfin's answer. The app then keeps that
  * token as its session.
  */
-import { z } from 'zod';
-import {
-  ChallengeInfoSchema,
-  EnrollDoneSchema,
-  SecondFactorRequiredSchema,
-  TotpEnrollmentSchema,
-} from '../../../shared/api/factors.ts';
-import { LoginApprovalPendingSchema, LoginApprovalStartedSchema, type LoginApprovalStarted } from '../../../shared/api/approvals.ts';
-import { ApiError, post, get, request, send } from './api.ts';
-import { createPasskey, signWithPasskey, type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON } from '../../common/passkey.ts';
+import { LoginApprovalPendingSchema, type LoginApprovalStarted } from '../../../shared/api/approvals.ts';
+import { ENDPOINTS, pathOf } from '../../../shared/api/endpoints.ts';
+import { ChallengeSchema, ChallengeStateSchema, type Challenge } from '../../common/challenge.ts';
+import { ApiError, call, get, request, send } from './api.ts';
+import { createPasskey, creationOptionsOf, requestOptionsOf, signWithPasskey } from '../../common/passkey.ts';
 import { session, type Session } from './session.svelte.ts';
 
-/**
- * The 401 of a login that needs a second factor. Methods are read as plain strings: the approvals work
- * adds "phone" to the list (shared/api/approvals.ts), and a method this version does not know is simply
- * not offered.
- */
-const ChallengeSchema = SecondFactorRequiredSchema.extend({ methods: z.array(z.string()) });
-export type Challenge = z.infer<typeof ChallengeSchema>;
-const InfoSchema = ChallengeInfoSchema.extend({ methods: z.array(z.string()) });
-export type ChallengeInfo = z.infer<typeof InfoSchema>;
+export type { Challenge, ChallengeState as ChallengeInfo } from '../../common/challenge.ts';
 export type { LoginApprovalStarted };
 
 /** Jellyfin's AuthenticationResult, the fields the app keeps (PascalCase: the app does not ask for camelCase). */
@@ -76,22 +63,22 @@ export async function submitPassword(username: string, password: string): Promis
   return { kind: 'signed_in', session: finish(answer) };
 }
 
-export const challengeInfo = (challengeId: string) => get(`Challenge/${challengeId}`, { auth: false, schema: InfoSchema });
+export const challengeInfo = (challengeId: string) => get(pathOf(ENDPOINTS.Challenge, { challengeId }), { auth: false, schema: ChallengeStateSchema });
 
-const VERIFY: Record<'totp' | 'recovery' | 'email', string> = { totp: 'VerifyTOTP', recovery: 'VerifyRecoveryCode', email: 'VerifyEmailOTP' };
+const VERIFY = { totp: ENDPOINTS.VerifyTOTP, recovery: ENDPOINTS.VerifyRecoveryCode, email: ENDPOINTS.VerifyEmailOTP } as const;
 
 /** Step 2 with a code (authenticator app, recovery code, e-mail code). */
 export async function verifyCode(method: 'totp' | 'recovery' | 'email', challengeId: string, code: string): Promise<Session> {
-  return finish(await post(VERIFY[method], { challengeId, code: code.replace(/\s+/g, '') }, { auth: false }));
+  return finish(await call(VERIFY[method], { body: { challengeId, code: code.replace(/\s+/g, '') }, auth: false }));
 }
 
-export const sendEmailCode = (challengeId: string) => post('SendEmailOTP', { challengeId }, { auth: false });
+export const sendEmailCode = (challengeId: string) => call(ENDPOINTS.SendEmailOTP, { body: { challengeId }, auth: false });
 
 /** Step 2 with a passkey. */
 export async function verifyPasskey(challengeId: string): Promise<Session> {
-  const options = (await post('VerifyPasskey/Options', { challengeId }, { auth: false })) as PublicKeyCredentialRequestOptionsJSON;
+  const options = requestOptionsOf(await call(ENDPOINTS.VerifyPasskeyOptions, { body: { challengeId }, auth: false }));
   const response = await signWithPasskey(options);
-  return finish(await post('VerifyPasskey', { challengeId, response }, { auth: false }));
+  return finish(await call(ENDPOINTS.VerifyPasskey, { body: { challengeId, response }, auth: false }));
 }
 
 /**
@@ -99,31 +86,31 @@ export async function verifyPasskey(challengeId: string): Promise<Session> {
  * phone's passkey inside the challenge, then complete it. Returns the first recovery codes.
  */
 export async function enrollPasskeyInChallenge(challengeId: string, name: string): Promise<string[]> {
-  const options = (await post('Challenge/EnrollPasskey/Options', { challengeId }, { auth: false })) as PublicKeyCredentialCreationOptionsJSON;
+  const options = creationOptionsOf(await call(ENDPOINTS.ChallengeEnrollPasskeyOptions, { body: { challengeId }, auth: false }));
   const response = await createPasskey(options, { platform: true });
-  const done = await post('Challenge/EnrollPasskey', { challengeId, response, name }, { auth: false, schema: EnrollDoneSchema });
+  const done = await call(ENDPOINTS.ChallengeEnrollPasskey, { body: { challengeId, response, name }, auth: false });
   return done.recoveryCodes;
 }
 
-export const beginTotpInChallenge = (challengeId: string) => post('Challenge/EnrollTOTP', { challengeId }, { auth: false, schema: TotpEnrollmentSchema });
+export const beginTotpInChallenge = (challengeId: string) => call(ENDPOINTS.ChallengeEnrollTOTP, { body: { challengeId }, auth: false });
 
 export async function confirmTotpInChallenge(challengeId: string, code: string): Promise<string[]> {
-  const done = await post('Challenge/EnrollTOTP/Confirm', { challengeId, code: code.replace(/\s+/g, '') }, { auth: false, schema: EnrollDoneSchema });
+  const done = await call(ENDPOINTS.ChallengeEnrollTOTPConfirm, { body: { challengeId, code: code.replace(/\s+/g, '') }, auth: false });
   return done.recoveryCodes;
 }
 
 export async function completeChallenge(challengeId: string): Promise<Session> {
-  return finish(await post('Challenge/Complete', { challengeId }, { auth: false }));
+  return finish(await call(ENDPOINTS.ChallengeComplete, { body: { challengeId }, auth: false }));
 }
 
 /** Ask an already enrolled phone to approve this sign-in; returns the 2 digits to show. */
-export const startPhoneApproval = (challengeId: string) => post('Approvals/Login', { challengeId }, { auth: false, schema: LoginApprovalStartedSchema });
+export const startPhoneApproval = (challengeId: string) => call(ENDPOINTS.ApprovalsLogin, { body: { challengeId }, auth: false });
 
 export type PhoneWait = { state: 'pending'; number: string; expiresAt: string } | { state: 'signed_in'; session: Session };
 
 /** Wait (long poll, up to `waitSeconds`) for the phone; an ended approval is an ApiError (410 approval_denied…). */
 export async function waitForPhone(challengeId: string, waitSeconds: number): Promise<PhoneWait> {
-  const { status, json } = await send('POST', 'Approvals/Login/Status', { auth: false, body: { challengeId, waitSeconds }, accept: [202] });
+  const { status, json } = await send(ENDPOINTS.ApprovalsLoginStatus.method, pathOf(ENDPOINTS.ApprovalsLoginStatus), { auth: false, body: { challengeId, waitSeconds }, accept: [202] });
   if (status === 202) {
     const p = LoginApprovalPendingSchema.parse(json);
     return { state: 'pending', number: p.number, expiresAt: p.expiresAt };

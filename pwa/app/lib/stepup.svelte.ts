@@ -6,9 +6,10 @@
  * with the grant in `X-Jellyguard-StepUp`. `withStepUp` wraps any action; the StepUpDialog component answers.
  */
 import { z } from 'zod';
-import { STEP_UP_ACTION_LABELS, STEP_UP_HEADER_NAME, StepUpGrantSchema, StepUpStatusSchema, type StepUpAction } from '../../../shared/api/stepup.ts';
-import { ApiError, get, post } from './api.ts';
-import { signWithPasskey, type PublicKeyCredentialRequestOptionsJSON } from '../../common/passkey.ts';
+import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
+import { STEP_UP_ACTION_LABELS, STEP_UP_HEADER_NAME, type StepUpAction } from '../../../shared/api/stepup.ts';
+import { ApiError, call } from './api.ts';
+import { requestOptionsOf, signWithPasskey } from '../../common/passkey.ts';
 
 /** The 401 body, read leniently (an action or method this version does not list is still a step-up). */
 const RequiredSchema = z.object({
@@ -72,14 +73,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Ask the account's phones, then wait (polling) until the approval there turns the grant usable. */
 async function grantFromPhone(base: { action: string; target: string | null }): Promise<string> {
-  const started = await post('StepUp', { ...base, method: 'phone' }, { schema: StepUpGrantSchema });
+  const started = await call(ENDPOINTS.StepUp, { body: { ...base, method: 'phone' } });
   stepUpPrompt.cancelled = false;
   stepUpPrompt.waitingForPhone(true);
   const until = Date.parse(started.expiresAt);
   try {
     for (;;) {
       if (stepUpPrompt.cancelled) throw new StepUpCancelled();
-      const s = await get(`StepUp/${encodeURIComponent(started.stepUpId)}`, { schema: StepUpStatusSchema });
+      const s = await call(ENDPOINTS.StepUpStatus, { params: { id: started.stepUpId } });
       if (s.status === 'granted') return started.grant;
       if (s.status !== 'pending') throw new ApiError(403, s.status === 'denied' ? 'step_up_denied' : 'step_up_expired', s.status === 'denied' ? 'It was denied on the phone.' : 'The phone did not answer in time.', {});
       if (Date.now() > until) throw new ApiError(403, 'step_up_expired', 'The phone did not answer in time.', {});
@@ -96,15 +97,15 @@ async function grantFor(needed: StepUpNeeded, proof: Proof): Promise<string> {
   switch (proof.method) {
     case 'totp':
     case 'recovery':
-      return (await post('StepUp', { ...base, method: proof.method, code: proof.code }, { schema: StepUpGrantSchema })).grant;
+      return (await call(ENDPOINTS.StepUp, { body: { ...base, method: proof.method, code: proof.code } })).grant;
     case 'password':
-      return (await post('StepUp', { ...base, method: 'password', password: proof.password }, { schema: StepUpGrantSchema })).grant;
+      return (await call(ENDPOINTS.StepUp, { body: { ...base, method: 'password', password: proof.password } })).grant;
     case 'phone':
       return grantFromPhone(base);
     case 'passkey': {
-      const options = (await post('StepUp/Passkey/Options', base)) as PublicKeyCredentialRequestOptionsJSON;
+      const options = requestOptionsOf(await call(ENDPOINTS.StepUpPasskeyOptions, { body: base }));
       const response = await signWithPasskey(options);
-      return (await post('StepUp', { ...base, method: 'passkey', response }, { schema: StepUpGrantSchema })).grant;
+      return (await call(ENDPOINTS.StepUp, { body: { ...base, method: 'passkey', response } })).grant;
     }
   }
 }
