@@ -8,8 +8,10 @@ import { VitePWA } from 'vite-plugin-pwa';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'pwa');
 
 /**
- * The pages built into dist/pwa, one entry each (multi-entry: add a line, don't replace the list):
- * - app: the Authenticator PWA, served by the gateway at {BaseUrl}/JellyfinSecurity/app/
+ * The pages built into dist/pwa, one entry each (multi-entry: add a line, don't replace the list). The
+ * HTML entries stay at pwa/ so the built pages keep their names; their code is in pwa/app/, pwa/login/
+ * and pwa/common/ (what both use).
+ * - app: the Authenticator PWA (pwa/index.html), served by the gateway at {BaseUrl}/JellyfinSecurity/app/
  * - login: the web login page (pwa/login.html), when present
  */
 const pages: Record<string, string> = {
@@ -24,11 +26,11 @@ export default defineConfig({
   publicDir: '../public',
   plugins: [
     svelte(),
-    // The Authenticator's service worker (pwa/sw.ts): precache + push + notification click. The app
-    // registers it itself (pwa/lib/sw-register.svelte.ts) and updates only when the user says so.
+    // The Authenticator's service worker (pwa/app/sw.ts): precache + push + notification click. The app
+    // registers it itself (pwa/app/lib/sw-register.svelte.ts) and updates only when the user says so.
     VitePWA({
       strategies: 'injectManifest',
-      srcDir: '.',
+      srcDir: 'app',
       filename: 'sw.ts',
       injectRegister: false,
       manifestFilename: 'manifest.webmanifest',

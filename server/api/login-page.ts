@@ -13,14 +13,14 @@ import { PACKAGE_ROOT } from '../root.ts';
  *   GET login              → 302 to `login/` (query kept), so the page's relative asset URLs resolve
  *   GET login/             → the web login page (dist/pwa/login.html, built by Vite from pwa/login.html)
  *   GET login/assets/…, login/icons/…  → its built files (shared with the Authenticator's build)
- *   GET inject.js          → the script injected into jellyfin-web's index.html (pwa/inject.js, no build)
+ *   GET inject.js          → the script injected into jellyfin-web's index.html (pwa/login/inject.js, no build)
  *
  * The page is a document of ours that handles passwords: it may not be framed, loads only our own
  * scripts and talks only to its own origin (a Content-Security-Policy says so), and sends no Referer.
  */
 
 const DEFAULT_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
-const DEFAULT_INJECT = path.join(PACKAGE_ROOT, 'pwa', 'inject.js');
+const DEFAULT_INJECT = path.join(PACKAGE_ROOT, 'pwa', 'login', 'inject.js');
 
 export const LOGIN_PAGE_CSP = [
   "default-src 'self'",
@@ -48,7 +48,7 @@ function documentHeaders(ctx: GatewayContext): void {
 export interface LoginPageOptions {
   /** The Vite build output (default dist/pwa). */
   distDir?: string;
-  /** The injected script (default pwa/inject.js). */
+  /** The injected script (default pwa/login/inject.js). */
   injectFile?: string;
 }
 

@@ -7,11 +7,11 @@ import { pairPageUrl } from '../../shared/api/pairing.ts';
 import { PACKAGE_ROOT } from '../root.ts';
 
 /**
- * The big-screen pairing page: server-rendered HTML, one small script and one stylesheet (no build step,
+ * The big-screen pairing page: server-rendered HTML, one small script and one stylesheet (pwa/pair/, no build step,
  * nothing inline, so a strict Content-Security-Policy holds), and the QR codes that open the phone's
  * approval page (shared/api/pairing.ts `pairPageUrl`).
  */
-const DIR = path.join(PACKAGE_ROOT, 'server', 'pairing', 'page');
+const DIR = path.join(PACKAGE_ROOT, 'pwa', 'pair');
 
 export interface Asset {
   body: Buffer;

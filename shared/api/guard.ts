@@ -153,3 +153,70 @@ export interface PasswordCheckResponse {
   count: number;
   checkedAt: string | null;
 }
+
+// ── Schemas of the answers above (shared/api/endpoints.ts names them; the PWA parses with them) ──
+
+const isoTime = z.iso.datetime();
+
+export const BanInfoSchema = z.object({
+  id: z.number().int(),
+  scope: z.enum(BAN_SCOPES),
+  address: z.string().nullable(),
+  user: z.string().nullable(),
+  reason: z.string(),
+  strikes: z.number().int(),
+  failures: z.number().int(),
+  createdAt: isoTime,
+  expiresAt: isoTime.nullable(),
+}) satisfies z.ZodType<BanInfo>;
+
+export const BansResponseSchema = z.object({ items: z.array(BanInfoSchema) }) satisfies z.ZodType<BansResponse>;
+export const LiftAllResponseSchema = z.object({ lifted: z.number().int() }) satisfies z.ZodType<LiftAllResponse>;
+
+export const AllowedIPsSchema = z.object({
+  userId: z.string(),
+  cidrs: z.array(z.string()),
+  updatedAt: isoTime.nullable(),
+  updatedBy: z.string().nullable(),
+}) satisfies z.ZodType<AllowedIPs>;
+
+export const AuditItemSchema = z.object({
+  id: z.number().int(),
+  time: isoTime,
+  at: z.number(),
+  type: z.string(),
+  outcome: z.string(),
+  userId: z.string().nullable(),
+  userName: z.string().nullable(),
+  ip: z.string().nullable(),
+  deviceId: z.string().nullable(),
+  deviceName: z.string().nullable(),
+  client: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()).nullable(),
+}) satisfies z.ZodType<AuditItem>;
+
+export const AuditLogResponseSchema = z.object({
+  items: z.array(AuditItemSchema),
+  total: z.number().int(),
+  offset: z.number().int(),
+  limit: z.number().int(),
+}) satisfies z.ZodType<AuditLogResponse>;
+
+export const AuditVerifyResponseSchema = z.object({
+  ok: z.boolean(),
+  rows: z.number().int(),
+  firstId: z.number().int().nullable(),
+  lastId: z.number().int().nullable(),
+  problems: z.array(
+    z.object({ id: z.number().int().nullable(), problem: z.enum(['seal', 'anchor', 'gap', 'link', 'edited', 'head']), message: z.string() }),
+  ),
+}) satisfies z.ZodType<AuditVerifyResponse>;
+
+export const PasswordCheckResponseSchema = z.object({
+  result: z.enum(['clean', 'breached', 'unavailable']).nullable(),
+  count: z.number().int(),
+  checkedAt: isoTime.nullable(),
+}) satisfies z.ZodType<PasswordCheckResponse>;
+
+/** The filters Me/AuditLog accepts: a user's own events, by type and time (no user or address filter). */
+export const MyAuditQuerySchema = AuditQuerySchema.pick({ type: true, limit: true, offset: true, from: true, to: true }).strict();

@@ -92,6 +92,29 @@ export function pairPageUrl(origin: string, baseUrl: string, code: string): stri
 export * from './stepup.ts';
 import { AssertionSchema } from './stepup.ts';
 
+/**
+ * Jellyfin binds names in a body or a query string case-insensitively (Kodi sends `deviceName`): read
+ * requests to the seed's pairing API the same way. In a body the last spelling wins (as Jellyfin's JSON
+ * binding); in a query string the first, first value, as the gateway reads Jellyfin's own query strings.
+ */
+export function jellyfinNames<S extends z.ZodType>(names: readonly string[], schema: S, from: 'body' | 'query' = 'body') {
+  return z.preprocess((json: unknown): unknown => {
+    if (!json || typeof json !== 'object' || Array.isArray(json)) return json;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(json as Record<string, unknown>)) {
+      const name = names.find((n) => n.toLowerCase() === k.toLowerCase()) ?? k;
+      if (from === 'query' && name in out) continue;
+      out[name] = from === 'query' && Array.isArray(v) ? v[0] : v;
+    }
+    return out;
+  }, schema);
+}
+
+/** `?code=` of the QR images, the pairing status and the phone's lookup. */
+export const CodeQuerySchema = jellyfinNames(['code'], z.object({ code: z.string().optional() }), 'query');
+/** `?code=&format=png|svg` of PairDeviceQR. */
+export const QrQuerySchema = jellyfinNames(['code', 'format'], z.object({ code: z.string().optional(), format: z.string().optional() }), 'query');
+
 // ── Phone approval of a code ────────────────────────────────────────────────────────────────────────
 
 export const PairCodeRequestSchema = z.object({ code: z.string().trim().min(1).max(32) });
@@ -140,6 +163,7 @@ const deviceText = (max: number) => z.string().trim().min(1, 'is required').max(
 /** Property names match case-insensitively, as Jellyfin binds JSON. */
 export const PairDeviceRequestSchema = z.object({ DeviceName: deviceText(128), DeviceId: deviceText(256) });
 export type PairDeviceRequest = z.infer<typeof PairDeviceRequestSchema>;
+export const PairDeviceBodySchema = jellyfinNames(['DeviceName', 'DeviceId'], PairDeviceRequestSchema);
 
 export const PairDeviceResponseSchema = z.object({
   pairingCode: z.string(),
@@ -189,6 +213,8 @@ export const ApprovePairRequestSchema = z
 export const DenyPairRequestSchema = z
   .object({ Id: z.string().max(64).optional(), PairingCode: z.string().max(32).optional() })
   .refine((v) => v.Id !== undefined || v.PairingCode !== undefined, 'Id or PairingCode is required');
+export const ApprovePairBodySchema = jellyfinNames(['Id', 'PairingCode', 'UserId'], ApprovePairRequestSchema);
+export const DenyPairBodySchema = jellyfinNames(['Id', 'PairingCode'], DenyPairRequestSchema);
 
 export const PairedDeviceSchema = z.object({
   id: z.string(),

@@ -11,7 +11,7 @@ import type { PushConfig } from '../../shared/api/approvals.ts';
 import { enrollThroughApp, PHONE_IP, PLACES, serviceWorkerReady, signIn, startWorld, tokenWorks, USERS, type Phone, type World } from './pwa-helpers.ts';
 
 /**
- * Scanning the TV's QR code with the phone's camera (pwa/lib/qr-scan.ts): a TV starts Quick Connect
+ * Scanning the TV's QR code with the phone's camera (pwa/app/lib/qr-scan.ts): a TV starts Quick Connect
  * through the gateway (the real SDK); Chromium's fake camera plays a Y4M video that first shows a QR code
  * that is not ours (the page says so and keeps scanning), then the QR code of the TV's pair link; the
  * page reads it, releases the camera, and shows the device asking; a passkey tap signs the TV in.

@@ -149,7 +149,7 @@ describe('the script in jellyfin-web’s index.html', () => {
     expect(r.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect(r.headers['cache-control']).toBe('no-cache');
     expect(r.headers['x-content-type-options']).toBe('nosniff');
-    expect(r.body.toString()).toBe(readFileSync(path.join(ROOT, 'pwa', 'inject.js'), 'utf8'));
+    expect(r.body.toString()).toBe(readFileSync(path.join(ROOT, 'pwa', 'login', 'inject.js'), 'utf8'));
     const again = await raw(gw.url, 'GET', '/jellyfinsecurity/INJECT.JS', { 'if-none-match': r.headers.etag! });
     expect(again.status).toBe(304);
   });

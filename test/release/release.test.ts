@@ -78,9 +78,12 @@ describe('the release build', () => {
     for (const dep of ['better-sqlite3', 'koa', 'prom-client']) expect(modules).toContain(dep);
     expect(existsSync(path.join(app, 'dist', 'server', 'cli.js'))).toBe(true);
     expect(existsSync(path.join(app, 'dist', 'pwa', 'index.html'))).toBe(true);
-    // No TypeScript sources (only the pairing page's two static files): nothing to build at start.
-    expect(existsSync(path.join(app, 'server', 'main.ts'))).toBe(false);
-    expect(readdirSync(path.join(app, 'server'), { recursive: true }).map(String).filter((f) => f.endsWith('.ts'))).toEqual([]);
+    // No TypeScript sources (only the static files served without a build: pwa/login/inject.js and the
+    // pairing page's pwa/pair/): nothing to build at start.
+    expect(existsSync(path.join(app, 'server'))).toBe(false);
+    expect(readdirSync(path.join(app, 'pwa'), { recursive: true }).map(String).filter((f) => f.endsWith('.ts') || f.endsWith('.svelte'))).toEqual([]);
+    expect(existsSync(path.join(app, 'pwa', 'pair', 'pair.js'))).toBe(true);
+    expect(existsSync(path.join(app, 'pwa', 'login', 'inject.js'))).toBe(true);
   }, 16 * 60_000);
 
   it('lists its commands and environment variables', () => {

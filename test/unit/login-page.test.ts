@@ -12,10 +12,10 @@ import {
   readCredentials,
   saveJellyfinSession,
   type KeyValueStore,
-} from '../../pwa/lib/login-session.ts';
-import { baseUrlOf, safeReturnPath, webClientAddress } from '../../pwa/lib/login-return.ts';
-import { describeProblem, describePasskeyFailure } from '../../pwa/lib/login-messages.ts';
-import { LoginError } from '../../pwa/lib/login-api.ts';
+} from '../../pwa/login/session.ts';
+import { baseUrlOf, safeReturnPath, webClientAddress } from '../../pwa/login/return.ts';
+import { describeProblem, describePasskeyFailure } from '../../pwa/login/messages.ts';
+import { ApiError } from '../../pwa/common/errors.ts';
 import { injectIntoHtml, injectScriptTag } from '../../server/login/web-index.ts';
 
 /**
@@ -188,35 +188,35 @@ describe('where the page may go after signing in', () => {
 
 describe('words for failures', () => {
   it('says how many tries are left after a wrong code', () => {
-    expect(describeProblem(new LoginError(401, 'invalid_code', 'That code is not right.', 4))).toEqual({
+    expect(describeProblem(new ApiError(401, 'invalid_code', 'That code is not right.', { attemptsLeft: 4 }))).toEqual({
       message: 'That code is not right. 4 tries left.',
       restart: false,
       locked: false,
     });
-    expect(describeProblem(new LoginError(401, 'invalid_code', 'That code is not right.', 1)).message).toContain('1 try left');
-    expect(describeProblem(new LoginError(401, 'invalid_code', 'The passkey was not accepted.', 2)).message).toBe('The passkey was not accepted. 2 tries left.');
+    expect(describeProblem(new ApiError(401, 'invalid_code', 'That code is not right.', { attemptsLeft: 1 })).message).toContain('1 try left');
+    expect(describeProblem(new ApiError(401, 'invalid_code', 'The passkey was not accepted.', { attemptsLeft: 2 })).message).toBe('The passkey was not accepted. 2 tries left.');
   });
 
   it('starts over when the challenge is over', () => {
     for (const code of ['challenge_failed', 'challenge_expired', 'challenge_over', 'unknown_challenge']) {
-      expect(describeProblem(new LoginError(410, code, 'x')).restart, code).toBe(true);
+      expect(describeProblem(new ApiError(410, code, 'x')).restart, code).toBe(true);
     }
-    expect(describeProblem(new LoginError(410, 'challenge_expired', '')).message).toMatch(/expired/);
+    expect(describeProblem(new ApiError(410, 'challenge_expired', '')).message).toMatch(/expired/);
   });
 
   it('follows the phone: a denial or report ends the sign-in, an expired request can be sent again', () => {
-    expect(describeProblem(new LoginError(410, 'approval_denied', '')).restart).toBe(true);
-    expect(describeProblem(new LoginError(410, 'approval_reported', '')).restart).toBe(true);
-    expect(describeProblem(new LoginError(410, 'approval_expired', ''))).toMatchObject({ restart: false, message: expect.stringContaining('Send a new request') });
+    expect(describeProblem(new ApiError(410, 'approval_denied', '')).restart).toBe(true);
+    expect(describeProblem(new ApiError(410, 'approval_reported', '')).restart).toBe(true);
+    expect(describeProblem(new ApiError(410, 'approval_expired', ''))).toMatchObject({ restart: false, message: expect.stringContaining('Send a new request') });
   });
 
   it('words the network, Jellyfin, the guard and unknown failures', () => {
-    expect(describeProblem(new LoginError(0, 'network', '')).message).toMatch(/No connection/);
-    expect(describeProblem(new LoginError(401, 'wrong_password', '')).message).toBe('Wrong user name or password.');
-    expect(describeProblem(new LoginError(403, 'not_allowed', '')).message).toMatch(/cannot sign in right now/);
-    const ban = describeProblem(new LoginError(429, 'address_banned', 'Too many failed sign-in attempts from your network. Try again in 15 minutes.'));
+    expect(describeProblem(new ApiError(0, 'network', '')).message).toMatch(/No connection/);
+    expect(describeProblem(new ApiError(401, 'wrong_password', '')).message).toBe('Wrong user name or password.');
+    expect(describeProblem(new ApiError(403, 'not_allowed', '')).message).toMatch(/cannot sign in right now/);
+    const ban = describeProblem(new ApiError(429, 'address_banned', 'Too many failed sign-in attempts from your network. Try again in 15 minutes.'));
     expect(ban).toMatchObject({ locked: true, message: expect.stringContaining('15 minutes') });
-    expect(describeProblem(new LoginError(502, 'http_502', '')).message).toMatch(/not responding/);
+    expect(describeProblem(new ApiError(502, 'http_502', '')).message).toMatch(/not responding/);
     expect(describeProblem(new Error('boom')).message).toMatch(/Reload/);
   });
 
@@ -248,9 +248,9 @@ describe('the HTML rewrite of /web/index.html', () => {
   });
 });
 
-// ── The injected script (pwa/inject.js), run against a fake jellyfin-web page ──
+// ── The injected script (pwa/login/inject.js), run against a fake jellyfin-web page ──
 
-const INJECT = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../pwa/inject.js'), 'utf8');
+const INJECT = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../pwa/login/inject.js'), 'utf8');
 
 function fakePage(href: string, opts: { credentials?: unknown; src?: string; session?: Map<string, string> } = {}) {
   const url = new URL(href);

@@ -1,18 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { approvalPageUrl, hrefOf, isApprovalId, isInScope, parseHash } from '../../pwa/lib/routes.ts';
-import { canonicalJson, challengeOf, commitmentHolds } from '../../pwa/lib/commitment.ts';
-import { base64UrlToBytes, bytesToBase64Url, sameKey } from '../../pwa/lib/push-keys.ts';
-import { countdown, countryName, isLocalAddress, relativeTime } from '../../pwa/lib/format.ts';
-import { mediaBrowserHeader } from '../../pwa/lib/auth-header.ts';
-import { recoveryCodesText } from '../../pwa/lib/download.ts';
-import { parsePushPayload } from '../../pwa/sw/payload.ts';
-import { NAVIGATION_DENYLIST } from '../../pwa/sw/util.ts';
+import { approvalPageUrl, hrefOf, isApprovalId, isInScope, parseHash } from '../../pwa/app/lib/routes.ts';
+import { canonicalJson, challengeOf, commitmentHolds } from '../../pwa/app/lib/commitment.ts';
+import { base64UrlToBytes, bytesToBase64Url, sameKey } from '../../pwa/app/lib/push-keys.ts';
+import { countdown, countryName, isLocalAddress, relativeTime } from '../../pwa/app/lib/format.ts';
+import { mediaBrowserHeader } from '../../pwa/common/auth-header.ts';
+import { recoveryCodesText } from '../../pwa/app/lib/download.ts';
+import { parsePushPayload } from '../../pwa/app/sw/payload.ts';
+import { NAVIGATION_DENYLIST } from '../../pwa/app/sw/util.ts';
 import { approvalChallenge, canonicalJson as serverCanonicalJson, commit } from '../../server/approvals/record.ts';
 import { pairPageUrl } from '../../shared/api/pairing.ts';
 import type { ApprovalView } from '../../shared/api/approvals.ts';
 
 /**
- * The Authenticator's pure modules (pwa/lib, pwa/sw): routes, the approval page's commitment check
+ * The Authenticator's pure modules (pwa/app/lib, pwa/app/sw): routes, the approval page's commitment check
  * (against the server's own implementation), push payload parsing, formatting.
  */
 

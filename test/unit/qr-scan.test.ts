@@ -1,10 +1,10 @@
 import QRCode from 'qrcode';
 import { describe, expect, it } from 'vitest';
-import { decodeQrPixels, pairCodeFromPayload } from '../../pwa/lib/qr-scan.ts';
+import { decodeQrPixels, pairCodeFromPayload } from '../../pwa/app/lib/qr-scan.ts';
 import { pairPageUrl } from '../../shared/api/pairing.ts';
 
 /**
- * The Authenticator's QR scanner (pwa/lib/qr-scan.ts): which payloads are this Authenticator's own TV
+ * The Authenticator's QR scanner (pwa/app/lib/qr-scan.ts): which payloads are this Authenticator's own TV
  * codes, and the jsQR fallback reading a real QR code rendered by the `qrcode` package.
  */
 
