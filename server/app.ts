@@ -14,6 +14,7 @@ import { JellyfinProxy } from './jellyfin/proxy.ts';
 import { JellyfinClient } from './jellyfin/upstream.ts';
 import { credential, normalizeRoute, proxyToJellyfin } from './jellyfin/middleware.ts';
 import { intercept, type InterceptTable } from './jellyfin/intercept.ts';
+import { systemInfoAddresses } from './jellyfin/system-info.ts';
 import { ApiKeyCache, TokenGate, TokenRegistry, UserDirectory, revokeSession } from './gate/index.ts';
 import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
@@ -168,6 +169,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   // The interceptors, by where they stand in the pipeline (the short path below consults the same tables).
   const webIndexPage = webIndex({ proxy, baseUrl: config.BaseUrl, log: (m) => log.warn(m) });
+  const serverAddresses = systemInfoAddresses({ proxy, publicUrl: config.PublicUrl, baseUrl: config.BaseUrl });
   const beforeTheGate: InterceptTable = [
     // anonymous login exchanges: the gateway reads their answers before releasing any token
     ['/users/authenticatebyname', passwordLogin(loginDeps, loginHooks, secondFactorPolicy.decide)],
@@ -185,6 +187,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // a key created or deleted here takes effect at once (the gateway's key list is read again)
     ['/auth/keys', keyChanges],
     ['/auth/keys/{key}', keyChanges],
+    // the server's own address in these answers is the gateway's, so no client learns a way around it
+    ['/system/info', serverAddresses],
+    ['/system/info/public', serverAddresses],
     // jellyfin-web's page gets the script that leads to the gateway's login page
     ['/web/index.html', webIndexPage],
     ['/web', webIndexPage],

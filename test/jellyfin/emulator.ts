@@ -65,6 +65,8 @@ export interface EmulatorOptions {
   serverName?: string;
   /** BrandingOptions; default: only SplashscreenEnabled=false (null fields are omitted). */
   branding?: { LoginDisclaimer?: string; CustomCss?: string; SplashscreenEnabled?: boolean };
+  /** /web/ says it stands in for jellyfin-web and shows who is signed in (the demo); default false. */
+  standInWebClient?: boolean;
 }
 
 export interface Emulator {
@@ -200,7 +202,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         'Last-Modified': new Date(0).toUTCString(),
         ETag: '"1d0a1b2c3d4e5f6"',
       },
-      body: Buffer.from(webIndexHtml()),
+      body: Buffer.from(webIndexHtml({ standIn: opts.standInWebClient === true })),
     };
   }
 

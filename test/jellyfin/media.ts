@@ -90,7 +90,7 @@ function fullMedia(size: number, base: Record<string, string>): Reply {
  * A small stand-in for jellyfin-web's index.html: a <head> (where an injected script would go), no
  * CSP meta tag, deferred scripts by relative path, as JELLYFIN.md §6 describes the real one.
  */
-export function webIndexHtml(): string {
+export function webIndexHtml(opts: { standIn?: boolean } = {}): string {
   return [
     '<!DOCTYPE html>',
     '<html class="preload" dir="ltr">',
@@ -111,8 +111,46 @@ export function webIndexHtml(): string {
     '<div class="skinHeader focuscontainer-x"></div>',
     '<div class="mainAnimatedPages skinBody"></div>',
     '<div class="mainDrawerHandle"></div>',
+    ...(opts.standIn ? STAND_IN_BODY : []),
     '</body>',
     '</html>',
     '',
   ].join('\n');
 }
+
+/**
+ * What the demo's /web/ shows instead of jellyfin-web (the emulator has no web client): that it is a
+ * stand-in, and who the stored jellyfin_credentials sign in as (asked of Users/Me, through the gateway).
+ */
+const STAND_IN_BODY = [
+  '<main style="font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#111">',
+  '<h1>Jellyfin stand-in</h1>',
+  '<p>This page stands in for jellyfin-web: the demo\'s Jellyfin emulator has no web client. With a real Jellyfin, its home screen would be here.</p>',
+  '<p id="who" role="status">Checking who is signed in…</p>',
+  '<button id="signout" type="button" hidden>Sign out</button>',
+  '</main>',
+  '<script>',
+  '(function () {',
+  '  var who = document.getElementById("who"), out = document.getElementById("signout");',
+  '  var base = location.pathname.replace(/\\/web(\\/.*)?$/i, "");',
+  '  var creds = {}; try { creds = JSON.parse(localStorage.getItem("jellyfin_credentials") || "{}"); } catch (e) {}',
+  '  var server = (creds.Servers || []).filter(function (s) { return s.AccessToken; })[0];',
+  '  if (!server) { who.textContent = "Nobody is signed in."; return; }',
+  '  var auth = "MediaBrowser Client=\\"Jellyfin Web\\", Device=\\"Demo\\", DeviceId=\\"" + (localStorage.getItem("_deviceId2") || "demo") + "\\", Version=\\"10.11.11\\", Token=\\"" + server.AccessToken + "\\"";',
+  '  fetch(base + "/Users/Me", { headers: { Authorization: auth } }).then(function (r) {',
+  '    if (!r.ok) throw new Error(String(r.status));',
+  '    return r.json();',
+  '  }).then(function (me) {',
+  '    who.textContent = "Signed in as " + me.Name + (me.Policy && me.Policy.IsAdministrator ? " (administrator)." : ".");',
+  '    out.hidden = false;',
+  '  }).catch(function (e) { who.textContent = "The stored sign-in was refused (" + e.message + "). Reload to sign in again."; });',
+  '  out.onclick = function () {',
+  '    fetch(base + "/Sessions/Logout", { method: "POST", headers: { Authorization: auth } }).finally(function () {',
+  '      server.AccessToken = null; server.UserId = null;',
+  '      localStorage.setItem("jellyfin_credentials", JSON.stringify(creds));',
+  '      location.reload();',
+  '    });',
+  '  };',
+  '})();',
+  '</script>',
+];
