@@ -118,17 +118,7 @@ export class ChallengeService {
     factors.recordFailure(kind, guessed ? { ip, userId: row.user_id, username: row.user_name } : { ip });
     const user = guessed ? await factors.attempts.fail(row.user_id) : { locked: false };
     const left = await challenges.failed(row.id);
-    factors.audit({
-      type: 'login.challenge.failure',
-      outcome: 'failure',
-      userId: row.user_id,
-      userName: row.user_name,
-      ip,
-      deviceId: row.device_id,
-      deviceName: row.device_name,
-      client: row.client,
-      detail: { method: kind, attemptsLeft: left, ...detail },
-    });
+    factors.audit({ type: 'login.challenge.failure', outcome: 'failure', ...who(row, ip), detail: { method: kind, attemptsLeft: left, ...detail } });
     if (user.locked) factors.audit({ type: 'factor.locked', outcome: 'refused', userId: row.user_id, userName: row.user_name, ip });
     const body =
       left === 0
@@ -151,17 +141,7 @@ export class ChallengeService {
   async passed(row: ChallengeRow, method: string, ip: string): Promise<void> {
     const { factors } = this.deps;
     await factors.attempts.succeed(row.user_id);
-    factors.audit({
-      type: 'login.challenge.passed',
-      outcome: 'success',
-      userId: row.user_id,
-      userName: row.user_name,
-      ip,
-      deviceId: row.device_id,
-      deviceName: row.device_name,
-      client: row.client,
-      detail: { method },
-    });
+    factors.audit({ type: 'login.challenge.passed', outcome: 'success', ...who(row, ip), detail: { method } });
   }
 
   /**
@@ -211,6 +191,11 @@ export class ChallengeService {
   async enrolled(row: ChallengeRow, kind: 'totp' | 'passkey'): Promise<void> {
     await this.deps.challenges.satisfy(row.id, `enroll:${kind}`);
   }
+}
+
+/** Whose sign-in an audit event is about, and from where. */
+function who(row: ChallengeRow, ip: string) {
+  return { userId: row.user_id, userName: row.user_name, ip, deviceId: row.device_id, deviceName: row.device_name, client: row.client };
 }
 
 /** "j***@example.org" */

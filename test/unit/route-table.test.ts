@@ -16,7 +16,7 @@ const guardsOf = (key: string) => rows.find((r) => r.key === key)?.guards;
 
 describe('the route table', () => {
   it('mounts every declared endpoint exactly once, and nothing undeclared', () => {
-    const declared = new Set(Object.values(ENDPOINTS));
+    const declared = new Set<unknown>(Object.values(ENDPOINTS));
     for (const r of table) expect(declared.has(r.endpoint), `${r.endpoint.method} ${r.endpoint.path}`).toBe(true);
     for (const [name, e] of Object.entries(ENDPOINTS)) expect(table.filter((r) => r.endpoint === e).length, name).toBe(1);
   });
