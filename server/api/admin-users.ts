@@ -26,7 +26,7 @@ export interface AdminUserDeps {
 }
 
 /**
- * The seed's admin endpoints for second factors: `GET /Users`, `GET/PUT /Users/{id}`,
+ * The admin endpoints for second factors: `GET /Users`, `GET/PUT /Users/{id}`,
  * `POST /Users/{id}/ResetTOTP`. The caller's Jellyfin token in any credential form; 401 without a
  * verified token, 403 for a user whose Jellyfin policy is not IsAdministrator (asked of Jellyfin at
  * once when the gateway has an API key): the route table's ADMIN guard. Every change is audited.

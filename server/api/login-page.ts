@@ -7,7 +7,7 @@ import { sendStatic } from './static.ts';
 import { PACKAGE_ROOT } from '../root.ts';
 
 /**
- * The browser side of a password login (issue 3, item 7), under `{BaseUrl}/JellyfinSecurity/`:
+ * The browser side of a password login, under `{BaseUrl}/JellyfinSecurity/`:
  *
  *   GET login              → 302 to `login/` (query kept), so the page's relative asset URLs resolve
  *   GET login/             → the web login page (dist/pwa/login.html, built by Vite from pwa/login.html)

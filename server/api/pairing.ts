@@ -88,7 +88,7 @@ export function pairingHandlers({ config, pairing, guard, users, jellyfin }: Pai
     styles: (ctx: Ctx<'PairStyles'>) => sendAsset(ctx, PAIR_STYLES),
     qrSvg: (ctx: Ctx<'PairQrSvg'>) => svg(ctx, qrCode(ctx.input.code, 'quickconnect')),
 
-    // ── The seed's pairing API ──
+    // ── PairDevice: devices that do not speak Quick Connect ──
     async request(ctx: Ctx<'PairDevice'>) {
       const input = ctx.input;
       const ip = ctx.state.client.ip;

@@ -125,7 +125,7 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.MeAuditLog, SESSION, h.audit.mine),
     route(E.MePasswordCheck, SESSION, h.audit.passwordCheck),
 
-    // ── TV pairing: the big-screen page, the seed's pairing API, the phone's approval of a code ──
+    // ── TV pairing: the big-screen page, PairDevice (devices without Quick Connect), the phone's approval of a code ──
     route(E.PairPage, [PUBLIC, pairing], h.pairing.page),
     route(E.PairPageShort, [PUBLIC, pairing], h.pairing.page),
     route(E.PairScript, [PUBLIC, pairing], h.pairing.script),
