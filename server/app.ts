@@ -31,6 +31,7 @@ import { logout } from './login/logout.ts';
 import { passwordChange } from './login/password-change.ts';
 import { webIndex } from './login/web-index.ts';
 import { errorHandler } from './api/errors.ts';
+import { errorBody } from './errors.ts';
 import { gatewayRouter } from './api/index.ts';
 import type { Services } from './services.ts';
 import { AuditLog } from './audit/index.ts';
@@ -303,5 +304,5 @@ function ours(routes: GatewayMiddleware, fallback: GatewayMiddleware): GatewayMi
 /** A path under /JellyfinSecurity that no route of ours answered. */
 const notOurs: GatewayMiddleware = (ctx) => {
   ctx.status = 404;
-  ctx.body = { error: 'not_found', message: 'No such Jellyguard endpoint' };
+  ctx.body = errorBody('not_found', 'No such Jellyguard endpoint');
 };

@@ -22,8 +22,8 @@ import type { Health } from './health/index.ts';
 import type { Metrics } from './metrics/index.ts';
 
 /**
- * The parts of the gateway, built once in server/app.ts and handed to the API routes and interceptors.
- * Each concern takes only what it needs from here.
+ * The parts of the gateway, built once in server/app.ts. server/api/index.ts gives each group of routes
+ * only the parts it uses; the interceptors take theirs in app.ts.
  */
 export interface Services {
   config: Config;

@@ -1,19 +1,35 @@
-import type Router from '@koa/router';
-import type { GatewayContext, GatewayState } from '../context.ts';
-import { HttpError } from '../errors.ts';
-import type { Services } from '../services.ts';
-import { requireAdmin } from './auth.ts';
-import { canonicalGuid, field, stringField, tryParseJson } from '../jellyfin/json.ts';
-import { mediaBrowserHeader } from '../jellyfin/upstream.ts';
-import { noStore, readJson } from './factors.ts';
+import type { ENDPOINTS } from '../../shared/api/endpoints.ts';
+import type { AdminUser } from '../../shared/api/factors.ts';
+import type { Config } from '../config/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { apiError } from '../errors.ts';
+import type { Factors } from '../factors/index.ts';
 import { isEmailAddress } from '../factors/email.ts';
-import { AdminUserUpdateSchema, type AdminUser } from '../../shared/api/factors.ts';
+import type { UserDirectory } from '../gate/users.ts';
+import type { Notifiers } from '../guard/notifier.ts';
+import { canonicalGuid, field, stringField, tryParseJson } from '../jellyfin/json.ts';
+import type { JellyfinProxy } from '../jellyfin/proxy.ts';
+import { mediaBrowserHeader, type JellyfinClient } from '../jellyfin/upstream.ts';
+import { noStore } from './http.ts';
+import type { ParamRule, RouteContext } from './route.ts';
+
+type Ctx<K extends keyof typeof ENDPOINTS> = RouteContext<(typeof ENDPOINTS)[K]>;
+
+export interface AdminUserDeps {
+  config: Pick<Config, 'BaseUrl' | 'JellyfinApiKey'>;
+  proxy: JellyfinProxy;
+  jellyfin: JellyfinClient;
+  users: UserDirectory;
+  factors: Factors;
+  /** Where the owner of a changed account is told (their phones, their e-mail). */
+  notifiers: Notifiers;
+}
 
 /**
- * The seed's admin endpoints for second factors: `GET /Users`, `GET/PUT /Users/{id}`,
+ * The admin endpoints for second factors: `GET /Users`, `GET/PUT /Users/{id}`,
  * `POST /Users/{id}/ResetTOTP`. The caller's Jellyfin token in any credential form; 401 without a
  * verified token, 403 for a user whose Jellyfin policy is not IsAdministrator (asked of Jellyfin at
- * once when the gateway has an API key). Every change is audited.
+ * once when the gateway has an API key): the route table's ADMIN guard. Every change is audited.
  *
  * "Every user": the users Jellyfin lists (with the gateway's API key), plus any the gateway has seen
  * log in or holds factors for (so the list still works without an API key).
@@ -24,13 +40,13 @@ interface Person {
   isAdmin: boolean;
 }
 
-async function jellyfinUsers(services: Services): Promise<Person[]> {
-  const key = services.config.JellyfinApiKey;
+async function jellyfinUsers(d: AdminUserDeps): Promise<Person[]> {
+  const key = d.config.JellyfinApiKey;
   if (!key) return [];
   try {
-    const res = await services.proxy.request({
+    const res = await d.proxy.request({
       method: 'GET',
-      path: `${services.config.BaseUrl}/Users`,
+      path: `${d.config.BaseUrl}/Users`,
       headers: { authorization: mediaBrowserHeader(key), accept: 'application/json' },
       maxResponseBytes: 8 * 1024 * 1024,
       timeoutMs: 10_000,
@@ -47,29 +63,18 @@ async function jellyfinUsers(services: Services): Promise<Person[]> {
   }
 }
 
-async function usersWithFactors(services: Services): Promise<string[]> {
-  const db = services.store.db;
-  const ids = new Set<string>();
-  for (const r of await db.selectFrom('factor_totp').select('user_id').execute()) ids.add(r.user_id);
-  for (const r of await db.selectFrom('factor_passkeys').select('user_id').execute()) ids.add(r.user_id);
-  for (const r of await db.selectFrom('factor_email').select('user_id').execute()) ids.add(r.user_id);
-  for (const r of await db.selectFrom('factor_user_settings').select('user_id').execute()) ids.add(r.user_id);
-  return [...ids];
-}
-
-async function person(services: Services, id: string): Promise<Person | undefined> {
-  const fresh = await services.jellyfin.getUser(id).catch(() => undefined);
+async function person(d: AdminUserDeps, id: string): Promise<Person | undefined> {
+  const fresh = await d.jellyfin.getUser(id).catch(() => undefined);
   if (fresh !== undefined) {
     return { id, name: stringField(fresh, 'Name') ?? id, isAdmin: field(field(fresh, 'Policy'), 'IsAdministrator') === true };
   }
-  const known = await services.users.get(id);
+  const known = await d.users.get(id);
   if (known) return known;
-  if ((await usersWithFactors(services)).includes(id)) return { id, name: id, isAdmin: false };
+  if ((await d.factors.usersWithFactors()).includes(id)) return { id, name: id, isAdmin: false };
   return undefined;
 }
 
-export async function presentAdminUser(services: Services, p: Person): Promise<AdminUser> {
-  const { factors } = services;
+export async function presentAdminUser(factors: Factors, p: Person): Promise<AdminUser> {
   const summary = await factors.summary(p.id);
   const requirement = await factors.requirement(p.id, p.isAdmin, summary);
   return {
@@ -83,15 +88,15 @@ export async function presentAdminUser(services: Services, p: Person): Promise<A
   };
 }
 
-function idParam(ctx: GatewayContext & { params: Record<string, string | undefined> }): string {
-  const id = canonicalGuid(ctx.params.id);
-  if (!id) throw new HttpError(400, 'invalid_user_id', 'A user id is 32 hexadecimal characters (dashes allowed).');
+/** A user id in a path: Jellyfin's GUID in any spelling, canonical for the handler. */
+export const userIdParam: ParamRule = (raw) => {
+  const id = canonicalGuid(raw);
+  if (!id) throw apiError('invalid_user_id');
   return id;
-}
+};
 
-export function mountAdminUserRoutes(router: Router<GatewayState>, services: Services): void {
-  const admin = requireAdmin(services);
-  const { factors } = services;
+export function adminUserHandlers(d: AdminUserDeps) {
+  const { factors, users } = d;
   const audit = (ctx: GatewayContext, type: 'factor.reset' | 'factor.settings.changed' | 'factor.email.confirmed' | 'factor.email.removed', target: Person, detail?: Record<string, unknown>) =>
     factors.audit({
       type,
@@ -102,31 +107,13 @@ export function mountAdminUserRoutes(router: Router<GatewayState>, services: Ser
       detail: { by: ctx.state.session?.userId, ...detail },
     });
 
-  router.get('/Users', admin, async (ctx) => {
-    const people = new Map<string, Person>();
-    for (const u of await services.users.all()) people.set(u.id, u);
-    for (const u of await jellyfinUsers(services)) people.set(u.id, u); // Jellyfin's view wins
-    for (const id of await usersWithFactors(services)) if (!people.has(id)) people.set(id, { id, name: id, isAdmin: false });
-    const list = await Promise.all([...people.values()].map((p) => presentAdminUser(services, p)));
-    list.sort((a, b) => a.name.localeCompare(b.name));
-    noStore(ctx);
-    ctx.body = list;
-  });
-
-  router.get('/Users/:id', admin, async (ctx) => {
-    const target = await person(services, idParam(ctx));
-    if (!target) throw new HttpError(404, 'unknown_user', 'No such user.');
-    noStore(ctx);
-    ctx.body = await presentAdminUser(services, target);
-  });
-
   /**
    * The owner hears of an administrator's change to their factors too (their phones, and the address
    * that was theirs before it): an admin's stolen session must not change someone's keys unnoticed.
    */
   const tellOwner = async (ctx: GatewayContext, target: Person, what: string, to?: string) => {
-    const by = (await services.users.get(ctx.state.session!.userId))?.name ?? 'an administrator';
-    services.guard.notifyUser(target.id, {
+    const by = (await users.get(ctx.state.session!.userId))?.name ?? 'an administrator';
+    d.notifiers.notifyUser(target.id, {
       kind: 'factor_change',
       title: `Jellyfin: the sign-in keys of ${target.name} changed`,
       text: `${what} by the administrator ${by} (address ${ctx.state.client.ip}). If you did not ask for this, tell your administrator.\n`,
@@ -135,47 +122,68 @@ export function mountAdminUserRoutes(router: Router<GatewayState>, services: Ser
     });
   };
 
-  router.put('/Users/:id', admin, async (ctx) => {
-    const id = idParam(ctx);
-    const input = await readJson(ctx, AdminUserUpdateSchema);
-    const target = await person(services, id);
-    if (!target) throw new HttpError(404, 'unknown_user', 'No such user.');
-    if (input.email && !isEmailAddress(input.email)) throw new HttpError(400, 'invalid_request', 'email: must be an e-mail address');
-    if (input.email !== undefined && !factors.email.enabled && input.email !== null) {
-      throw new HttpError(400, 'method_unavailable', 'E-mail codes are turned off.');
-    }
-    if (input.requireSecondFactor !== undefined) {
-      await factors.setSetting(id, input.requireSecondFactor);
-      audit(ctx, 'factor.settings.changed', target, { requireSecondFactor: input.requireSecondFactor });
-    }
-    if (input.email !== undefined) {
-      const previous = (await factors.email.address(id))?.email;
-      if (input.email === null) {
-        await factors.email.removeAddress(id);
-        await factors.afterPrimaryRemoved(id);
-        audit(ctx, 'factor.email.removed', target);
-        if (previous) await tellOwner(ctx, target, 'Your e-mail address was removed', previous);
-      } else {
-        await factors.email.setAddress(id, input.email, 'admin');
-        audit(ctx, 'factor.email.confirmed', target, { setBy: 'admin' });
-        if (previous !== input.email) await tellOwner(ctx, target, `Your e-mail address was changed to ${input.email}`, previous);
-      }
-    }
-    noStore(ctx);
-    ctx.body = await presentAdminUser(services, target);
-  });
+  const target = async (id: string) => {
+    const t = await person(d, id);
+    if (!t) throw apiError('unknown_user');
+    return t;
+  };
 
-  /** Reset every second factor (and trusted browser) of a user; they sign in with the password and enroll again. */
-  router.post('/Users/:id/ResetTOTP', admin, async (ctx) => {
-    const id = idParam(ctx);
-    const target = await person(services, id);
-    if (!target) throw new HttpError(404, 'unknown_user', 'No such user.');
-    const before = await presentAdminUser(services, target);
-    const address = (await factors.email.address(id))?.email;
-    await factors.resetAll(id);
-    await tellOwner(ctx, target, 'All your second factors (authenticator app, passkeys, phones, e-mail codes, recovery codes) were reset', address);
-    audit(ctx, 'factor.reset', target, { had: before.factors, trustedBrowsers: before.trustedBrowsers });
-    noStore(ctx);
-    ctx.body = await presentAdminUser(services, target);
-  });
+  return {
+    async list(ctx: Ctx<'Users'>) {
+      const people = new Map<string, Person>();
+      for (const u of await users.all()) people.set(u.id, u);
+      for (const u of await jellyfinUsers(d)) people.set(u.id, u); // Jellyfin's view wins
+      for (const id of await factors.usersWithFactors()) if (!people.has(id)) people.set(id, { id, name: id, isAdmin: false });
+      const list = await Promise.all([...people.values()].map((p) => presentAdminUser(factors, p)));
+      list.sort((a, b) => a.name.localeCompare(b.name));
+      noStore(ctx);
+      ctx.body = list;
+    },
+
+    async get(ctx: Ctx<'User'>) {
+      const t = await target(ctx.params.id);
+      noStore(ctx);
+      ctx.body = await presentAdminUser(factors, t);
+    },
+
+    async update(ctx: Ctx<'UserUpdate'>) {
+      const id = ctx.params.id;
+      const input = ctx.input;
+      const t = await target(id);
+      if (input.email && !isEmailAddress(input.email)) throw apiError('invalid_request', 'email: must be an e-mail address');
+      if (input.email !== undefined && !factors.email.enabled && input.email !== null) throw apiError('method_unavailable', 'E-mail codes are turned off.');
+      if (input.requireSecondFactor !== undefined) {
+        await factors.setSetting(id, input.requireSecondFactor);
+        audit(ctx, 'factor.settings.changed', t, { requireSecondFactor: input.requireSecondFactor });
+      }
+      if (input.email !== undefined) {
+        const previous = (await factors.email.address(id))?.email;
+        if (input.email === null) {
+          await factors.email.removeAddress(id);
+          await factors.afterPrimaryRemoved(id);
+          audit(ctx, 'factor.email.removed', t);
+          if (previous) await tellOwner(ctx, t, 'Your e-mail address was removed', previous);
+        } else {
+          await factors.email.setAddress(id, input.email, 'admin');
+          audit(ctx, 'factor.email.confirmed', t, { setBy: 'admin' });
+          if (previous !== input.email) await tellOwner(ctx, t, `Your e-mail address was changed to ${input.email}`, previous);
+        }
+      }
+      noStore(ctx);
+      ctx.body = await presentAdminUser(factors, t);
+    },
+
+    /** Reset every second factor (and trusted browser) of a user; they sign in with the password and enroll again. */
+    async reset(ctx: Ctx<'UserResetTOTP'>) {
+      const id = ctx.params.id;
+      const t = await target(id);
+      const before = await presentAdminUser(factors, t);
+      const address = (await factors.email.address(id))?.email;
+      await factors.resetAll(id);
+      await tellOwner(ctx, t, 'All your second factors (authenticator app, passkeys, phones, e-mail codes, recovery codes) were reset', address);
+      audit(ctx, 'factor.reset', t, { had: before.factors, trustedBrowsers: before.trustedBrowsers });
+      noStore(ctx);
+      ctx.body = await presentAdminUser(factors, t);
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import type { GatewayContext, GatewayMiddleware } from '../context.ts';
-import { HttpError } from '../errors.ts';
+import { apiError } from '../errors.ts';
 import type { TokenGate } from '../gate/index.ts';
 import type { TokenEntry } from '../gate/tokens.ts';
 import type { UserDirectory, KnownUser } from '../gate/users.ts';
@@ -24,7 +24,7 @@ export async function sessionOf(ctx: GatewayContext, deps: AuthDeps): Promise<To
 export function requireSession(deps: AuthDeps): GatewayMiddleware {
   return async (ctx, next) => {
     const session = await sessionOf(ctx, deps);
-    if (!session) throw new HttpError(401, 'unauthenticated', 'Sign in with a Jellyfin account through Jellyguard first.');
+    if (!session) throw apiError('unauthenticated');
     ctx.state.session = session;
     return next();
   };
@@ -47,7 +47,7 @@ export function requireAdmin(deps: AuthDeps): GatewayMiddleware {
   return (ctx, next) =>
     session(ctx, async () => {
       if (!(await isAdministrator(deps, ctx.state.session!.userId))) {
-        throw new HttpError(403, 'forbidden', 'This needs a Jellyfin administrator.');
+        throw apiError('forbidden');
       }
       return next();
     });

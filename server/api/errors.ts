@@ -1,11 +1,11 @@
 import type { GatewayMiddleware } from '../context.ts';
-import { HttpError } from '../errors.ts';
+import { HttpError, errorBody } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { isStorageUnavailable } from '../store/data-dir.ts';
 
 /**
- * The one place errors become responses: typed errors give their status and stable code as
- * `{"error", "message"}`; anything else is a generic 500 and is logged, never shown.
+ * The one place errors become responses: typed errors give their status and stable code (the catalogue,
+ * shared/api/errors.ts) as `{"error", "message"}`; anything else is a generic 500 and is logged, never shown.
  */
 export function errorHandler(log: Logger): GatewayMiddleware {
   return async (ctx, next) => {
@@ -28,19 +28,19 @@ export function errorHandler(log: Logger): GatewayMiddleware {
       const e = err as { status?: number; expose?: boolean; message?: string };
       if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
         ctx.status = e.status;
-        ctx.body = { error: 'bad_request', message: e.message ?? 'Bad request' };
+        ctx.body = errorBody('bad_request', e.message ?? 'Bad request');
         return;
       }
       if (isStorageUnavailable(err)) {
         // Disk full, read-only mount, I/O error: say so, rather than "Internal error".
         log.error(`${ctx.method} ${ctx.path}: the database cannot be written`, err);
         ctx.status = 503;
-        ctx.body = { error: 'storage_unavailable', message: 'The server cannot save changes right now (its storage is full or read-only). Try again later.' };
+        ctx.body = errorBody('storage_unavailable', 'The server cannot save changes right now (its storage is full or read-only). Try again later.');
         return;
       }
       log.error(`${ctx.method} ${ctx.path} failed`, err);
       ctx.status = 500;
-      ctx.body = { error: 'internal_error', message: 'Internal error' };
+      ctx.body = errorBody('internal_error', 'Internal error');
     }
   };
 }

@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type Router from '@koa/router';
-import type { GatewayContext, GatewayState } from '../context.ts';
-import type { Services } from '../services.ts';
+import type { GatewayContext } from '../context.ts';
+import { apiError } from '../errors.ts';
 import { sendStatic } from './static.ts';
 import { PACKAGE_ROOT } from '../root.ts';
 
 /**
- * The browser side of a password login (issue 3, item 7), under `{BaseUrl}/JellyfinSecurity/`:
+ * The browser side of a password login, under `{BaseUrl}/JellyfinSecurity/`:
  *
  *   GET login              → 302 to `login/` (query kept), so the page's relative asset URLs resolve
  *   GET login/             → the web login page (dist/pwa/login.html, built by Vite from pwa/login.html)
@@ -63,17 +62,12 @@ function loadScript(file: string, warn: (m: string) => void): { body: Buffer; et
   }
 }
 
-export function mountLoginPage(router: Router<GatewayState>, services: Services, opts: LoginPageOptions = {}): void {
-  const baseUrl = services.config.BaseUrl;
+export function loginPageHandlers(baseUrl: string, warn: (m: string) => void, opts: LoginPageOptions = {}) {
   const dist = opts.distDir ?? DEFAULT_DIST;
-  const script = loadScript(opts.injectFile ?? DEFAULT_INJECT, (m) => services.log.warn(m));
+  const script = loadScript(opts.injectFile ?? DEFAULT_INJECT, warn);
 
-  router.get('/inject.js', (ctx) => {
-    if (!script) {
-      ctx.status = 404;
-      ctx.body = { error: 'not_found', message: 'The jellyfin-web script is missing from this installation.' };
-      return;
-    }
+  const inject = (ctx: GatewayContext) => {
+    if (!script) throw apiError('not_found', 'The jellyfin-web script is missing from this installation.');
     ctx.status = 200;
     ctx.type = 'text/javascript; charset=utf-8';
     ctx.set('cache-control', 'no-cache');
@@ -84,10 +78,10 @@ export function mountLoginPage(router: Router<GatewayState>, services: Services,
       return;
     }
     ctx.body = script.body;
-  });
+  };
 
   // `/login` also matches `/login/` (the router is not strict about a trailing slash).
-  router.get('/login', (ctx) => {
+  const page = (ctx: GatewayContext) => {
     if (!ctx.path.endsWith('/')) {
       ctx.set('cache-control', 'no-cache');
       ctx.redirect(`${baseUrl}/JellyfinSecurity/login/${ctx.search}`);
@@ -101,13 +95,14 @@ export function mountLoginPage(router: Router<GatewayState>, services: Services,
       return;
     }
     documentHeaders(ctx);
-  });
+  };
 
-  router.get('/login/*rest', (ctx) => {
+  const files = (ctx: GatewayContext & { params: Record<string, string> }) => {
     const rest = String((ctx.params as Record<string, string>).rest ?? '');
     const top = rest.split('/')[0]?.toLowerCase();
     if ((top === 'assets' || top === 'icons') && sendStatic(ctx, dist, rest, { immutable: top === 'assets' })) return;
-    ctx.status = 404;
-    ctx.body = { error: 'not_found', message: 'No such file' };
-  });
+    throw apiError('not_found', 'No such file');
+  };
+
+  return { inject, page, files };
 }

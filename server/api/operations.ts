@@ -1,8 +1,12 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type Router from '@koa/router';
-import type { GatewayContext, GatewayState } from '../context.ts';
+import type { ENDPOINTS } from '../../shared/api/endpoints.ts';
+import type { Config } from '../config/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { apiError } from '../errors.ts';
+import type { Health } from '../health/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { CidrList } from '../net/cidr.ts';
-import type { Services } from '../services.ts';
+import type { RouteContext } from './route.ts';
 
 /**
  * For the people who run the gateway, under `{BaseUrl}/JellyfinSecurity/`:
@@ -13,41 +17,44 @@ import type { Services } from '../services.ts';
  *
  * None needs a Jellyfin session: monitors have none. Nothing in them names a user or holds a secret.
  */
-export function mountOperationsRoutes(router: Router<GatewayState>, services: Services): void {
-  const live = (ctx: GatewayContext) => {
-    ctx.set('cache-control', 'no-store');
-    ctx.body = { status: 'pass' };
-  };
-  router.get('/Health', live);
-  router.get('/Health/Live', live);
-  router.get('/Health/Ready', async (ctx) => {
-    const readiness = await services.health.ready();
-    ctx.set('cache-control', 'no-store');
-    ctx.status = readiness.status === 'fail' ? 503 : 200;
-    ctx.body = readiness;
-  });
 
-  const { config } = services;
+type Ctx<K extends keyof typeof ENDPOINTS> = RouteContext<(typeof ENDPOINTS)[K]>;
+
+export interface OperationsDeps {
+  config: Pick<Config, 'MetricsAllowedCIDRs' | 'MetricsToken'>;
+  health: Health;
+  /** Undefined when MetricsEnabled is off (the route table's feature guard answers 404 then). */
+  metrics: Metrics | undefined;
+}
+
+export function operationsHandlers({ config, health, metrics }: OperationsDeps) {
   const allowed = new CidrList(config.MetricsAllowedCIDRs);
   const token = config.MetricsToken ? createHash('sha256').update(config.MetricsToken).digest() : undefined;
-  router.get('/Metrics', async (ctx) => {
-    const metrics = services.metrics;
-    if (!metrics) {
-      ctx.status = 404;
-      ctx.body = { error: 'not_found', message: 'Metrics are off (MetricsEnabled)' };
-      return;
-    }
-    const may = mayScrape(ctx, allowed, token);
-    if (may !== 'yes') {
-      ctx.status = may === 'token' ? 401 : 403;
-      if (may === 'token') ctx.set('www-authenticate', 'Bearer realm="jellyguard-metrics"');
-      ctx.body = { error: may === 'token' ? 'unauthorized' : 'forbidden', message: 'Not allowed to read metrics (MetricsToken, MetricsAllowedCIDRs)' };
-      return;
-    }
-    ctx.set('content-type', metrics.contentType);
-    ctx.set('cache-control', 'no-store');
-    ctx.body = await metrics.scrape();
-  });
+  return {
+    live(ctx: Ctx<'Health'> | Ctx<'HealthLive'>) {
+      ctx.set('cache-control', 'no-store');
+      ctx.body = { status: 'pass' };
+    },
+
+    async ready(ctx: Ctx<'HealthReady'>) {
+      const readiness = await health.ready();
+      ctx.set('cache-control', 'no-store');
+      ctx.status = readiness.status === 'fail' ? 503 : 200;
+      ctx.body = readiness;
+    },
+
+    async metrics(ctx: Ctx<'Metrics'>) {
+      const may = mayScrape(ctx, allowed, token);
+      if (may !== 'yes') {
+        const message = 'Not allowed to read metrics (MetricsToken, MetricsAllowedCIDRs)';
+        if (may === 'token') throw apiError('unauthorized', { message, headers: { 'www-authenticate': 'Bearer realm="jellyguard-metrics"' } });
+        throw apiError('forbidden', message);
+      }
+      ctx.set('content-type', metrics!.contentType);
+      ctx.set('cache-control', 'no-store');
+      ctx.body = await metrics!.scrape();
+    },
+  };
 }
 
 /**

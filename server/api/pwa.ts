@@ -1,6 +1,5 @@
-import type Router from '@koa/router';
-import type { GatewayContext, GatewayState } from '../context.ts';
-import type { Services } from '../services.ts';
+import type { GatewayContext } from '../context.ts';
+import { apiError } from '../errors.ts';
 import { sendStatic } from './static.ts';
 
 /**
@@ -47,20 +46,20 @@ function sendDocument(ctx: GatewayContext, dist: string): void {
   ctx.set('referrer-policy', 'no-referrer');
 }
 
-export function mountAuthenticatorApp(router: Router<GatewayState>, services: Services, dist: string): void {
-  const scope = `${services.config.BaseUrl}/JellyfinSecurity/app/`;
+export function authenticatorAppHandlers(baseUrl: string, dist: string) {
+  const scope = `${baseUrl}/JellyfinSecurity/app/`;
 
   // `/app` also matches `/app/` (the router is not strict about a trailing slash).
-  router.get('/app', (ctx) => {
+  const app = (ctx: GatewayContext) => {
     if (!ctx.path.endsWith('/')) {
       ctx.set('cache-control', 'no-cache');
       ctx.redirect(`${scope}${ctx.search}`);
       return;
     }
     sendDocument(ctx, dist);
-  });
+  };
 
-  router.get('/app/*rest', (ctx) => {
+  const files = (ctx: GatewayContext & { params: Record<string, string> }) => {
     const rest = String((ctx.params as Record<string, string>).rest ?? '');
     if (rest === 'sw.js') {
       if (sendStatic(ctx, dist, 'sw.js')) ctx.set('service-worker-allowed', scope);
@@ -71,7 +70,8 @@ export function mountAuthenticatorApp(router: Router<GatewayState>, services: Se
     if (sendStatic(ctx, dist, rest, { immutable: top === 'assets' })) return;
     // A page of the app (a bookmarked or shared link): the document; a missing file: 404.
     if (!/\.[A-Za-z0-9]+$/.test(rest)) return sendDocument(ctx, dist);
-    ctx.status = 404;
-    ctx.body = { error: 'not_found', message: 'No such file' };
-  });
+    throw apiError('not_found', 'No such file');
+  };
+
+  return { app, files };
 }

@@ -114,6 +114,17 @@ export class Factors {
     }
   }
 
+  /** Every user who holds a factor or an admin's setting (the admin list shows them even when Jellyfin does not). */
+  async usersWithFactors(): Promise<string[]> {
+    const db = this.deps.db;
+    const ids = new Set<string>();
+    for (const r of await db.selectFrom('factor_totp').select('user_id').execute()) ids.add(r.user_id);
+    for (const r of await db.selectFrom('factor_passkeys').select('user_id').execute()) ids.add(r.user_id);
+    for (const r of await db.selectFrom('factor_email').select('user_id').execute()) ids.add(r.user_id);
+    for (const r of await db.selectFrom('factor_user_settings').select('user_id').execute()) ids.add(r.user_id);
+    return [...ids];
+  }
+
   /** What a user has enrolled, counting only the methods the configuration enables. */
   async summary(userId: string): Promise<FactorSummary> {
     const c = this.deps.config;

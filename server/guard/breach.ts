@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { DB } from '../store/index.ts';
 
 /** The outcome of one check. `unavailable` means the service could not say: the login goes on (fail open). */
 export type BreachResult =
@@ -82,4 +83,10 @@ async function readCapped(res: Response, cap: number): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The last breach check of a user's password (the `password_checks` row the guard writes at sign-in). */
+export async function lastPasswordCheck(db: DB, userId: string): Promise<{ result: 'clean' | 'breached' | 'unavailable'; count: number; checkedAt: number } | undefined> {
+  const r = await db.selectFrom('password_checks').selectAll().where('user_id', '=', userId).executeTakeFirst();
+  return r ? { result: r.result, count: r.count, checkedAt: r.checked_at } : undefined;
 }

@@ -153,6 +153,17 @@ export class LoginChallenges {
     return row;
   }
 
+  /** The live (pending or satisfied) challenges of one session of a user. */
+  async openForSession(userId: string, tokenHash: string): Promise<ChallengeRow[]> {
+    return this.deps.db
+      .selectFrom('login_challenges')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('token_hash', '=', tokenHash)
+      .where('state', 'in', ['pending', 'satisfied'])
+      .execute();
+  }
+
   static methodsOf(row: ChallengeRow): LoginMethod[] {
     try {
       return JSON.parse(row.methods) as LoginMethod[];

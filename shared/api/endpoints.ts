@@ -189,7 +189,7 @@ export const ENDPOINTS = {
   MeAuditLog: endpoint('GET', '/Me/AuditLog', { query: MyAuditQuerySchema, response: AuditLogResponseSchema }),
   MePasswordCheck: endpoint('GET', '/Me/PasswordCheck', { response: PasswordCheckResponseSchema }),
 
-  // ── TV pairing: the big-screen page and the seed's pairing API ──
+  // ── TV pairing: the big-screen page and PairDevice (devices that do not speak Quick Connect) ──
   PairPage: endpoint('GET', '/pair', { answers: 'page' }),
   PairPageShort: endpoint('GET', '/p', { answers: 'page' }),
   PairScript: endpoint('GET', '/pair.js', { answers: 'file' }),

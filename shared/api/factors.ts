@@ -183,6 +183,7 @@ export const LoginOptionsSchema = z.object({
   showBuiltIn2FAButton: z.boolean(),
   showBuiltInPasskeyButton: z.boolean(),
 });
+export type LoginOptions = z.infer<typeof LoginOptionsSchema>;
 
 // ── Self-service ────────────────────────────────────────────────────────────────────────────────────
 
