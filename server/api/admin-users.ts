@@ -22,7 +22,7 @@ export interface AdminUserDeps {
   users: UserDirectory;
   factors: Factors;
   /** Where the owner of a changed account is told (their phones, their e-mail). */
-  notifiers: Notifiers;
+  notifiers: Pick<Notifiers, 'notifyUser'>;
 }
 
 /**

@@ -42,7 +42,7 @@ export function gatewayRouter(services: Services) {
     operations: operationsHandlers({ config, health: s.health, metrics: s.metrics }),
     challenge: loginChallengeHandlers({ config, factors, challenge, challenges: s.challenges, users }),
     me: meHandlers({ config, factors, users, stepUp, changed }),
-    adminUsers: adminUserHandlers({ config, proxy: s.proxy, jellyfin: s.jellyfin, users, factors, notifiers: s.guard.notifiers }),
+    adminUsers: adminUserHandlers({ config, proxy: s.proxy, jellyfin: s.jellyfin, users, factors, notifiers: s.guard }),
     bans: banHandlers({ guard: s.guard }),
     allowedIps: allowedIpHandlers({ guard: s.guard, users, jellyfin: s.jellyfin, audit: s.audit }),
     audit: auditHandlers({ audit: s.audit, clock: s.clock, passwordCheck: (userId) => lastPasswordCheck(s.store.db, userId) }),
