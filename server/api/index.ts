@@ -15,6 +15,7 @@ import { mountLoginPage } from './login-page.ts';
 import { mountApprovalRoutes } from './approvals.ts';
 import { mountDeviceRoutes } from './devices.ts';
 import { mountOperationsRoutes } from './operations.ts';
+import { mountSsoRoutes } from './sso.ts';
 import { PACKAGE_ROOT } from '../root.ts';
 
 export const PWA_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
@@ -49,6 +50,9 @@ export function gatewayRouter(services: Services) {
   // my devices (Me/Devices, Me/Sessions). Activity is Me/AuditLog (above).
   mountApprovalRoutes(router, services);
   mountDeviceRoutes(router, services);
+
+  // Single sign-on with OpenID Connect providers (OIDC/Providers, Authorize, Callback, Session).
+  mountSsoRoutes(router, services);
 
   // The web login page (and the script injected into jellyfin-web that leads there).
   mountLoginPage(router, services);

@@ -94,7 +94,7 @@ export class SessionMinter {
       deviceId: req.device.deviceId, deviceName: req.device.device, client: req.device.client,
       detail: { method: req.method, reason: code },
     });
-    return new HttpError(status, code, message);
+    return new HttpError(status, code, message, {}, true); // the person must read why, 5xx included
   }
 
   async mint(req: MintRequest): Promise<MintedSession> {
