@@ -39,6 +39,8 @@ import { FactorChanges } from './stepup/changes.ts';
 import { Pairing } from './pairing/index.ts';
 import { Approvals } from './approvals/index.ts';
 import { MaxMindLocator } from './guard/travel.ts';
+import { SsoLinks } from './sso/accounts.ts';
+import { refusePasswordForSsoUsers } from './sso/password-policy.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -116,6 +118,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     findUser: (name) => users.byName(name),
   });
   guard.register(loginHooks);
+  // Single sign-on users may be kept off passwords (DisablePasswordLoginForSSOUsers), after the guard's checks.
+  if (config.DisablePasswordLoginForSSOUsers) {
+    loginHooks.accepted.push(refusePasswordForSsoUsers(new SsoLinks(store.db, clock), (t) => jellyfin.logout(t).catch(() => false), () => services.audit));
+  }
   // Second factors: the policy becomes the login's `decide`; `start()` below adds TOTP-in-password as
   // the last `before` hook. Audit and failure sinks are read from `services` at call time.
   const secondFactor = createSecondFactor({

@@ -101,6 +101,7 @@ export const AUDIT_EVENTS = [
   'sso.refused', // a checked identity may not sign in: not in AllowedGroups, not linked (detail.provider, reason); its sessions revoked
   'sso.linked', // an identity (issuer, subject) was linked to a Jellyfin user (detail.provider, by: name | email | created)
   'sso.user.created', // a Jellyfin user was created for a new identity (detail.provider, admin)
+  'sso.password.refused', // DisablePasswordLoginForSSOUsers: a correct password of a linked user was refused and its token revoked
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];

@@ -61,7 +61,7 @@ const meStatus = async (token: string) => (await fetch(`${gw.url}/Users/Me`, { h
 const events = (type: string) => audit.filter((e) => e.type === type);
 
 beforeAll(async () => {
-  jf = await startEmulator({ users: [{ name: 'admin', password: 'admin-pw', isAdministrator: true }, { name: 'dana', password: 'dana-pw' }] });
+  jf = await startEmulator({ users: [{ name: 'admin', password: 'admin-pw', isAdministrator: true }, { name: 'dana', password: 'dana-pw' }, { name: 'erin', password: 'erin-pw' }] });
   const apiKey = jf.createApiKey('jellyguard');
   const port = await freePort();
   callbackPrefix = `http://127.0.0.1:${port}/JellyfinSecurity/OIDC/Callback`;
@@ -85,6 +85,7 @@ beforeAll(async () => {
     config: {
       JellyfinApiKey: apiKey,
       EnforcementScope: 'Admins',
+      DisablePasswordLoginForSSOUsers: true,
       OIDCProviders: [
         {
           Name: 'Test IdP', Id: 'main', ClientID: idp.clientId, ClientSecret: idp.clientSecret, Authority: idp.issuer,
@@ -362,12 +363,33 @@ describe('Quick Connect turned off at Jellyfin', () => {
       expect(done.json.message).toMatch(/Quick Connect/);
       expect(events('session.mint.failed').some((e) => e.detail?.reason === 'quick_connect_disabled')).toBe(true);
       const pw = await fetch(`${gw.url}/Users/AuthenticateByName`, {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: WEB.replace('%ID%', 'dana-pw') },
-        body: JSON.stringify({ Username: 'dana', Pw: 'dana-pw' }),
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: WEB.replace('%ID%', 'erin-pw') },
+        body: JSON.stringify({ Username: 'erin', Pw: 'erin-pw' }),
       });
       expect(pw.status).toBe(200);
     } finally {
       jf.quickConnectEnabled = true;
     }
+  });
+});
+
+describe('DisablePasswordLoginForSSOUsers', () => {
+  it("refuses a linked user's correct password (its token revoked at Jellyfin); users without a link sign in as before", async () => {
+    const logouts = () => jf.requests.filter((r) => /\/sessions\/logout/i.test(r.url)).length;
+    const before = logouts();
+    const refused = await fetch(`${gw.url}/Users/AuthenticateByName`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: WEB.replace('%ID%', 'dana-pw-2') },
+      body: JSON.stringify({ Username: 'dana', Pw: 'dana-pw' }),
+    });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ error: 'password_login_disabled' });
+    expect(logouts()).toBe(before + 1);
+    expect(gw.gateway.tokens.forUser(jf.user('dana').id).some((t) => t.deviceId === 'dana-pw-2')).toBe(false);
+    expect(events('sso.password.refused').some((e) => e.userId === jf.user('dana').id)).toBe(true);
+    const erin = await fetch(`${gw.url}/Users/AuthenticateByName`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: WEB.replace('%ID%', 'erin-pw-2') },
+      body: JSON.stringify({ Username: 'erin', Pw: 'erin-pw' }),
+    });
+    expect(erin.status).toBe(200);
   });
 });
