@@ -63,7 +63,7 @@ export function completePage(ctx: GatewayContext, baseUrl: string, returnPath: s
     ctx,
     200,
     'Signing in…',
-    `<h1>Welcome, ${esc(userName)}</h1>
+    `<h1>Signing in as ${esc(userName)}</h1>
 <p id="status">Signing in to Jellyfin…</p>
 <p id="again" hidden><a href="${esc(baseUrl)}/JellyfinSecurity/login/">Back to the sign-in page</a></p>
 <script src="${esc(baseUrl)}/JellyfinSecurity/OIDC/complete.js"></script>`,
