@@ -34,7 +34,8 @@ export function mountSsoRoutes(router: Router<GatewayState>, services: Services)
   const home = `${baseUrl}/web/`;
   // Only jellyfin-web or the Authenticator on this origin; anything else opens jellyfin-web's home.
   const allowedReturn = new RegExp(`^${baseUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(web|JellyfinSecurity/app)(/[A-Za-z0-9._~!$&'()*+,;=:@%/?#-]*)?$`, 'i');
-  const safeReturn = (raw: string | undefined) => (raw && raw.length <= 2048 && !raw.includes('//') && allowedReturn.test(raw) ? raw : home);
+  const safeReturn = (raw: string | undefined) =>
+    raw && raw.length <= 2048 && !raw.includes('//') && !raw.includes('/..') && allowedReturn.test(raw) ? raw : home;
 
   function refuse(ctx: GatewayContext, e: unknown): void {
     if (!(e instanceof SsoError)) throw e;

@@ -63,7 +63,7 @@ export class SingleSignOn {
   private readonly accounts: JellyfinAccounts;
 
   constructor(private readonly deps: SsoDeps) {
-    this.providers = new OidcProviders(deps.config.OIDCProviders);
+    this.providers = new OidcProviders(deps.config.OIDCProviders, () => deps.clock.now());
     this.tx = new SsoTransactions(deps.db, deps.clock, deps.keys.encryptionKey, deps.keys.hmacKey);
     this.links = new SsoLinks(deps.db, deps.clock);
     this.accounts = new JellyfinAccounts(deps.proxy, deps.config.BaseUrl, deps.config.JellyfinApiKey);
@@ -232,6 +232,14 @@ export class SingleSignOn {
           });
           throw new SsoError(403, 'email_unverified', `${p.Name} has not verified your e-mail address, so your account cannot be linked to the Jellyfin user "${existing.name}". Verify your e-mail address at ${p.Name}, or ask the server's administrator.`);
         }
+        // A name is whatever the person typed at the provider: it never takes over an administrator.
+        if (!byEmail && existing.isAdmin) {
+          this.deps.audit().record({
+            type: 'sso.refused', outcome: 'refused', userId: existing.id, userName: existing.name, ip: who.ip,
+            detail: { provider: p.Id, reason: 'link_admin_by_name' },
+          });
+          throw new SsoError(403, 'link_admin_by_name', `"${existing.name}" is an administrator's account: it is linked to ${p.Name} only by a confirmed e-mail address (set the same address for e-mail codes in Jellyguard first), never by name.`);
+        }
         await this.links.link({ issuer: id.issuer, subject: id.subject, user_id: existing.id, provider_id: p.Id, linked_by: byName ? 'name' : 'email' });
         this.deps.audit().record({
           type: 'sso.linked', outcome: 'success', userId: existing.id, userName: existing.name, ip: who.ip,
@@ -284,7 +292,7 @@ export class SingleSignOn {
     } catch (e) {
       const err = e instanceof SsoError ? e : new SsoError(500, 'internal_error', 'Something went wrong while signing you in. Please try again.');
       if (!(e instanceof SsoError)) this.deps.log(`single sign-on failed: ${(e as Error).message}`);
-      if (err.reason !== 'not_in_allowed_groups' && err.reason !== 'email_unverified') {
+      if (!['not_in_allowed_groups', 'email_unverified', 'link_admin_by_name'].includes(err.reason)) {
         this.deps.audit().record({
           type: 'sso.failure', outcome: 'failure', ip: who.ip, userId: who.userId ?? null, userName: who.userName ?? null,
           detail: { provider: who.providerId ?? err.providerId ?? null, reason: err.reason },
@@ -309,12 +317,12 @@ function explain(p: ProviderConfig, e: unknown): SsoError {
   // openid-client wraps oauth4webapi's error, whose message names the claim or parameter.
   const cause = (e as { cause?: { message?: unknown } }).cause;
   const msg = `${(e as Error).message ?? ''} ${typeof cause?.message === 'string' ? cause.message : ''}`;
-  if (/"iss"|issuer/i.test(msg)) return new SsoError(400, 'wrong_issuer', `The sign-in answer did not come from ${p.Name} (wrong issuer). ${again}`);
-  if (/nonce/i.test(msg)) return new SsoError(400, 'nonce_mismatch', `The sign-in answer from ${p.Name} does not match the sign-in this browser started. ${again}`);
-  if (/"aud"|audience|"azp"/i.test(msg)) return new SsoError(400, 'wrong_audience', `The sign-in answer from ${p.Name} was meant for another application. ${again}`);
   if (code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED') {
     return new SsoError(400, 'clock_skew', `The clocks of this server and ${p.Name} disagree, so the sign-in cannot be trusted. Please tell the server's administrator.`);
   }
+  if (/"iss"|issuer/i.test(msg)) return new SsoError(400, 'wrong_issuer', `The sign-in answer did not come from ${p.Name} (wrong issuer). ${again}`);
+  if (/nonce/i.test(msg)) return new SsoError(400, 'nonce_mismatch', `The sign-in answer from ${p.Name} does not match the sign-in this browser started. ${again}`);
+  if (/"aud"|audience|"azp"/i.test(msg)) return new SsoError(400, 'wrong_audience', `The sign-in answer from ${p.Name} was meant for another application. ${again}`);
   if (e instanceof TypeError || code === 'OAUTH_RESPONSE_IS_NOT_JSON' || /fetch failed|ECONNREFUSED|timeout|aborted/i.test(msg)) {
     return new SsoError(502, 'idp_unreachable', `${p.Name} cannot be reached right now. Please try again later, or sign in with your password.`);
   }

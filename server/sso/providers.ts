@@ -38,7 +38,11 @@ export function insecureAllowed(p: ProviderConfig): boolean {
 export class OidcProviders {
   private readonly discovered = new Map<string, Promise<oidc.Configuration>>();
 
-  constructor(private readonly list: readonly ProviderConfig[]) {}
+  /** `now` is the gateway's clock: the ID token's times are judged by it, as everything else is. */
+  constructor(
+    private readonly list: readonly ProviderConfig[],
+    private readonly now: () => number = Date.now,
+  ) {}
 
   all(): readonly ProviderConfig[] {
     return this.list;
@@ -49,8 +53,19 @@ export class OidcProviders {
     return this.list.find((p) => p.Id.toLowerCase() === id.toLowerCase());
   }
 
-  /** The provider's metadata and client; throws SsoError `idp_unreachable` when discovery fails. */
+  /**
+   * The provider's metadata and client, for one sign-in; throws SsoError `idp_unreachable` when discovery
+   * fails. Discovery is remembered; the client is made afresh so it judges time by the gateway's clock now.
+   */
   async configuration(p: ProviderConfig): Promise<oidc.Configuration> {
+    const discovered = await this.discover(p);
+    const metadata: Partial<oidc.ClientMetadata> = { [oidc.clockSkew]: Math.round((this.now() - Date.now()) / 1000) };
+    const c = new oidc.Configuration(discovered.serverMetadata(), p.ClientID, metadata, oidc.ClientSecretBasic(p.ClientSecret));
+    if (insecureAllowed(p)) oidc.allowInsecureRequests(c);
+    return c;
+  }
+
+  private async discover(p: ProviderConfig): Promise<oidc.Configuration> {
     let c = this.discovered.get(p.Id);
     if (!c) {
       c = oidc.discovery(new URL(p.Authority), p.ClientID, undefined, oidc.ClientSecretBasic(p.ClientSecret), {

@@ -19,6 +19,8 @@ let idp: TestIdp;
 let linkIdp: TestIdp;
 const audit: AuditEvent[] = [];
 let callbackPrefix = '';
+/** The gateway's clock: the real time, moved by `offset` to play a server whose clock is wrong. */
+const clock = { offset: 0, now: () => Date.now() + clock.offset };
 
 const WEB = 'MediaBrowser Client="Jellyfin Web", Device="Chrome", DeviceId="%ID%", Version="10.11.11"';
 
@@ -77,11 +79,15 @@ beforeAll(async () => {
   });
   linkIdp = await startTestIdp({
     redirectUris: [callbackPrefix],
-    users: [{ sub: 'sub-dana', login: 'dana', password: 'dana-idp', preferred_username: 'dana', email: 'dana@example.org', email_verified: false }],
+    users: [
+      { sub: 'sub-dana', login: 'dana', password: 'dana-idp', preferred_username: 'dana', email: 'dana@example.org', email_verified: false },
+      { sub: 'sub-sneaky', login: 'sneaky', password: 'sneaky-idp', preferred_username: 'admin', email: 'sneaky@example.org', email_verified: true },
+    ],
   });
   gw = await startGateway({
     upstreamUrl: jf.url,
     port,
+    clock,
     config: {
       JellyfinApiKey: apiKey,
       EnforcementScope: 'Admins',
@@ -190,6 +196,9 @@ describe('single sign-on: the happy path', () => {
     const b = new CookieBrowser();
     const cb = await b.throughIdp(authorizeUrl('main', 'https://evil.example/'), { login: 'ivan', password: 'ivan-idp' }, { callbackPrefix });
     expect((await openCallback(b, cb)).html).toContain('data-return="/web/"');
+    const dots = new CookieBrowser();
+    const cb2 = await dots.throughIdp(authorizeUrl('main', '/web/../JellyfinSecurity/Me'), { login: 'ivan', password: 'ivan-idp' }, { callbackPrefix });
+    expect((await openCallback(dots, cb2)).html).toContain('data-return="/web/"');
   });
 });
 
@@ -275,6 +284,20 @@ describe('refusals: every one a page that says why, and an audit row', () => {
     expect(page.reason).toBe('wrong_issuer');
   });
 
+  it("the gateway's clock two hours ahead of the IdP's: the ID token looks expired, and the page says the clocks disagree", async () => {
+    clock.offset = 2 * 3600_000;
+    try {
+      const b = new CookieBrowser();
+      const cb = await b.throughIdp(authorizeUrl('main'), { login: 'ivan', password: 'ivan-idp' }, { callbackPrefix });
+      const page = await openCallback(b, cb);
+      expect(page.status).toBe(400);
+      expect(page.reason).toBe('clock_skew');
+      expect(page.html).toMatch(/clocks of this server and Test IdP disagree/);
+    } finally {
+      clock.offset = 0;
+    }
+  });
+
   it('a code already used is refused by the IdP, and said so', async () => {
     const b = new CookieBrowser();
     const first = await b.throughIdp(authorizeUrl('main'), { login: 'ivan', password: 'ivan-idp' }, { callbackPrefix });
@@ -347,6 +370,18 @@ describe('linking an existing Jellyfin user (LinkExistingUsers)', () => {
     expect(done.json.AuthenticationResult.User.Id).toBe(jf.user('dana').id);
     const link = await gw.gateway.store.db.selectFrom('sso_links').selectAll().where('user_id', '=', jf.user('dana').id).executeTakeFirst();
     expect(link).toMatchObject({ issuer: linkIdp.issuer, subject: 'sub-dana', linked_by: 'name', provider_id: 'family' });
+  });
+});
+
+describe('linking never takes over an administrator by name', () => {
+  it("an IdP user who calls themselves 'admin' is refused, and nothing is linked", async () => {
+    const b = new CookieBrowser();
+    const cb = await b.throughIdp(authorizeUrl('family'), { login: 'sneaky', password: 'sneaky-idp' }, { callbackPrefix });
+    const page = await openCallback(b, cb);
+    expect(page.status).toBe(403);
+    expect(page.reason).toBe('link_admin_by_name');
+    expect(await gw.gateway.store.db.selectFrom('sso_links').selectAll().where('subject', '=', 'sub-sneaky').execute()).toEqual([]);
+    expect(events('sso.refused').some((e) => e.detail?.reason === 'link_admin_by_name')).toBe(true);
   });
 });
 
