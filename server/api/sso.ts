@@ -29,6 +29,9 @@ export function mountSsoRoutes(router: Router<GatewayState>, services: Services)
     jellyfin: services.jellyfin, tokens: services.tokens, users: services.users, factors: services.factors,
     minter, audit: () => services.audit, log: (m) => services.log.warn(m),
   });
+  if (config.OIDCProviders.length > 0 && !config.JellyfinApiKey) {
+    services.log.warn('OIDCProviders are configured but JELLYFIN_API_KEY is not set: single sign-on cannot sign anyone in');
+  }
   const cookiePath = `${baseUrl}/JellyfinSecurity/OIDC/`;
   const secure = (ctx: GatewayContext) => (ctx.state.client.proto ?? ('encrypted' in ctx.req.socket ? 'https' : 'http')) === 'https';
   const home = `${baseUrl}/web/`;

@@ -173,6 +173,7 @@ export class SingleSignOn {
   async collect(ticketCookie: string | undefined, device: DeviceFields, ip: string): Promise<MintedSession & { returnPath: string }> {
     const t = this.tx.openTicket(ticketCookie);
     if (!t || !(await this.tx.spend('ticket', t.id, t.expiresAt))) {
+      this.deps.audit().record({ type: 'sso.failure', outcome: 'failure', ip, userId: t?.userId ?? null, detail: { provider: t?.providerId ?? null, reason: 'ticket_invalid' } });
       throw new SsoError(400, 'ticket_invalid', 'This sign-in has already been completed or has expired. Please start again from the sign-in page.');
     }
     const minted = await this.deps.minter.mint({ userId: t.userId, device, ip, method: 'oidc' });

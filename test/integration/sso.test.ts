@@ -17,6 +17,7 @@ let jf: Emulator;
 let gw: TestGateway;
 let idp: TestIdp;
 let linkIdp: TestIdp;
+let briefIdp: TestIdp;
 const audit: AuditEvent[] = [];
 let callbackPrefix = '';
 /** The gateway's clock: the real time, moved by `offset` to play a server whose clock is wrong. */
@@ -84,6 +85,11 @@ beforeAll(async () => {
       { sub: 'sub-sneaky', login: 'sneaky', password: 'sneaky-idp', preferred_username: 'admin', email: 'sneaky@example.org', email_verified: true },
     ],
   });
+  briefIdp = await startTestIdp({
+    redirectUris: [callbackPrefix],
+    codeTtlSeconds: 1,
+    users: [{ sub: 'sub-ivan', login: 'ivan', password: 'ivan-idp', preferred_username: 'ivan' }],
+  });
   gw = await startGateway({
     upstreamUrl: jf.url,
     port,
@@ -102,6 +108,10 @@ beforeAll(async () => {
           Name: 'Family IdP', Id: 'family', ClientID: linkIdp.clientId, ClientSecret: linkIdp.clientSecret, Authority: linkIdp.issuer,
           AllowPrivateEndpoints: true, LinkExistingUsers: true, ButtonText: 'Family sign-in',
         },
+        {
+          Name: 'Brief IdP', Id: 'brief', ClientID: briefIdp.clientId, ClientSecret: briefIdp.clientSecret, Authority: briefIdp.issuer,
+          AllowPrivateEndpoints: true, AutoCreateUsers: true,
+        },
         { Name: 'Gone IdP', Id: 'gone', ClientID: 'x', ClientSecret: 'y', Authority: 'http://127.0.0.1:1', AllowPrivateEndpoints: true },
       ],
     },
@@ -113,6 +123,7 @@ afterAll(async () => {
   await gw?.close();
   await idp?.close();
   await linkIdp?.close();
+  await briefIdp?.close();
   await jf?.close();
 });
 
@@ -124,6 +135,7 @@ describe('single sign-on: the happy path', () => {
       providers: [
         { id: 'main', buttonText: 'Sign in with Test IdP' },
         { id: 'family', buttonText: 'Family sign-in' },
+        { id: 'brief', buttonText: 'Sign in with Brief IdP' },
         { id: 'gone', buttonText: 'Sign in with Gone IdP' },
       ],
     });
@@ -155,6 +167,8 @@ describe('single sign-on: the happy path', () => {
     expect(script.status).toBe(200);
     expect(await script.text()).toContain('jellyfin_credentials');
 
+    const ticket = b.jar.get('jg_sso_done')!;
+    expect(ticket).toBeTruthy();
     const done = await collect(b, 'ivan-browser');
     expect(done.status, JSON.stringify(done.json)).toBe(200);
     expect(done.json.returnPath).toBe('/web/#/home');
@@ -180,8 +194,13 @@ describe('single sign-on: the happy path', () => {
     expect(events('sso.success').some((e) => e.userId === ivan.id && e.detail?.secondFactor === 'not_required')).toBe(true);
     expect(events('session.minted').some((e) => e.userId === ivan.id && e.detail?.method === 'oidc')).toBe(true);
 
-    // The ticket is single use.
+    // The ticket is single use: gone from this browser, and spent for anyone who kept a copy.
     expect((await collect(b, 'ivan-browser')).json.error).toBe('ticket_invalid');
+    const copy = new CookieBrowser();
+    copy.jar.set('jg_sso_done', ticket);
+    const replay = await collect(copy, 'thief-browser');
+    expect(replay.status).toBe(400);
+    expect(replay.json.error).toBe('ticket_invalid');
   });
 
   it('a second sign-in finds the same user by (issuer, subject) and creates nobody', async () => {
@@ -308,6 +327,16 @@ describe('refusals: every one a page that says why, and an audit row', () => {
     const page = await openCallback(b, second.href);
     expect(page.status).toBe(400);
     expect(page.reason).toBe('code_invalid');
+  });
+
+  it('a code that expired before it was exchanged', async () => {
+    const b = new CookieBrowser();
+    const cb = await b.throughIdp(authorizeUrl('brief'), { login: 'ivan', password: 'ivan-idp' }, { callbackPrefix });
+    await new Promise((r) => setTimeout(r, 2100)); // the IdP's code lives 1 s
+    const page = await openCallback(b, cb);
+    expect(page.status).toBe(400);
+    expect(page.reason).toBe('code_invalid');
+    expect(page.html).toMatch(/had expired or was already used/);
   });
 
   it('a provider that cannot be reached: a page, not a crash', async () => {

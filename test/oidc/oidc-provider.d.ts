@@ -31,6 +31,7 @@ declare module 'oidc-provider' {
     clients?: Array<Record<string, unknown>>;
     jwks?: { keys: Array<Record<string, unknown>> };
     cookies?: { keys: string[] };
+    ttl?: Record<string, number>;
     pkce?: { required?: (ctx: KoaContextWithOIDC, client: unknown) => boolean };
     claims?: Record<string, string[] | null>;
     features?: Record<string, { enabled: boolean }>;

@@ -74,6 +74,8 @@ export async function startTestIdp(opts: {
   redirectUris: string[];
   clientId?: string;
   clientSecret?: string;
+  /** Seconds an authorization code lives (oidc-provider's default: 60). */
+  codeTtlSeconds?: number;
   port?: number;
 }): Promise<TestIdp> {
   const server = http.createServer();
@@ -99,6 +101,7 @@ export async function startTestIdp(opts: {
     jwks: { keys: [{ ...jwk, kid: 'test-idp', use: 'sig', alg: 'RS256' }] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
+    ttl: { AuthorizationCode: opts.codeTtlSeconds ?? 60, Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 3600 },
     claims: {
       // how the user signed in travels with every ID token, as Keycloak and Authentik send it
       openid: ['sub', 'acr', 'amr', 'auth_time', 'sid'],
