@@ -42,6 +42,10 @@ import { FactorChanges } from './stepup/changes.ts';
 import { Pairing } from './pairing/index.ts';
 import { Approvals } from './approvals/index.ts';
 import { MaxMindLocator } from './guard/travel.ts';
+import { SsoLinks } from './sso/accounts.ts';
+import { SingleSignOn } from './sso/index.ts';
+import { SessionMinter } from './login/mint.ts';
+import { refusePasswordForSsoUsers } from './sso/password-policy.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -137,6 +141,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     totpInPassword: secondFactor.loginChecks.totpInPassword,
     trustedBrowser: secondFactor.loginChecks.trustedBrowser,
     phone: approvals.login,
+    ssoOnly: config.DisablePasswordLoginForSSOUsers
+      ? refusePasswordForSsoUsers(new SsoLinks(store.db, clock), (t) => jellyfin.logout(t).catch(() => false), audit)
+      : undefined,
   });
   const secondFactorPolicy = new SecondFactorPolicy({ factors: secondFactor.factors, challenges: secondFactor.challenges, tokens, users }, loginHooks);
   // The guard's notices also reach the phones.
@@ -147,8 +154,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const factorChanges = new FactorChanges({
     db: store.db, clock, log, factors: secondFactor.factors, tokens, jellyfin, engine: approvals, email: guard,
   });
+  // Sessions the gateway starts itself (single sign-on; passwordless sign-in) are minted through Quick Connect.
+  const minter = new SessionMinter({ proxy, jellyfin, tokens, users, baseUrl: config.BaseUrl, log: (m) => log.warn(m), audit });
+  const sso = new SingleSignOn({
+    config, db: store.db, clock, keys, proxy, jellyfin, tokens, users, factors: secondFactor.factors, minter, audit, log: (m) => log.warn(m),
+  });
+  if (config.OIDCProviders.length > 0 && !config.JellyfinApiKey) {
+    log.warn('OIDCProviders are configured but JELLYFIN_API_KEY is not set: single sign-on cannot sign anyone in');
+  }
   const services: Services = {
-    config, clock, log, keys, store, paths, proxy, jellyfin, tokens, users, apiKeys, gate, quickConnect, loginHooks, audit, guard,
+    config, clock, log, keys, store, paths, proxy, jellyfin, tokens, users, apiKeys, gate, quickConnect, loginHooks, audit, guard, minter, sso,
     factors: secondFactor.factors, challenges: secondFactor.challenges, secondFactor: secondFactorPolicy,
     factorFailures: guard,
     stepUp, factorChanges, pairing, approvals,

@@ -18,6 +18,8 @@ import type { Pairing } from './pairing/index.ts';
 import type { StepUp } from './stepup/index.ts';
 import type { FactorChanges } from './stepup/changes.ts';
 import type { Approvals } from './approvals/index.ts';
+import type { SessionMinter } from './login/mint.ts';
+import type { SingleSignOn } from './sso/index.ts';
 import type { Health } from './health/index.ts';
 import type { Metrics } from './metrics/index.ts';
 
@@ -58,6 +60,10 @@ export interface Services {
   factorChanges: FactorChanges;
   /** TV pairing: Quick Connect approved from the phone, PairDevice and device tokens (server/pairing). */
   pairing: Pairing;
+  /** Sessions the gateway starts for a user it authenticated itself, through Quick Connect (server/login/mint.ts). */
+  minter: SessionMinter;
+  /** Single sign-on with OpenID Connect providers (server/sso). */
+  sso: SingleSignOn;
   /** Push approval: approvals, enrolled phones, Web Push, login by phone (server/approvals, server/push). */
   approvals: Approvals;
   /** Liveness and readiness checks (server/health). */

@@ -92,6 +92,16 @@ export const AUDIT_EVENTS = [
   'phone.resubscribed', // a phone's push subscription changed (new endpoint)
   'push.subscription.expired', // the push service answered 404/410: the subscription was deleted
   'session.revoked', // a user revoked one of their Jellyfin sessions (detail.revokedAtJellyfin)
+  // sessions minted for users the gateway authenticated itself, and OIDC single sign-on (server/login/mint.ts, server/sso)
+  'session.minted', // a Jellyfin session was obtained through Quick Connect for a user the gateway authenticated (detail.method)
+  'session.mint.failed', // it could not be: Quick Connect off, no API key, user disabled (detail.method, reason)
+  'sso.started', // a browser was sent to an OIDC provider (detail.provider)
+  'sso.success', // the provider's answer was checked and the user signed in (detail.provider, secondFactor)
+  'sso.failure', // the provider's answer was refused: error=, state replayed or foreign, nonce, issuer, code (detail.provider, reason)
+  'sso.refused', // a checked identity may not sign in: not in AllowedGroups, not linked (detail.provider, reason); its sessions revoked
+  'sso.linked', // an identity (issuer, subject) was linked to a Jellyfin user (detail.provider, by: name | email | created)
+  'sso.user.created', // a Jellyfin user was created for a new identity (detail.provider, admin)
+  'sso.password.refused', // DisablePasswordLoginForSSOUsers: a correct password of a linked user was refused and its token revoked
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];

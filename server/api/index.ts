@@ -22,6 +22,7 @@ import { authenticatorAppHandlers } from './pwa.ts';
 import { mountRoutes, type Feature } from './route.ts';
 import { routeTable, type RouteHandlers } from './routes.ts';
 import { stepUpGiven, stepUpHandlers } from './stepup.ts';
+import { ssoHandlers } from './sso.ts';
 
 export const PWA_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
 
@@ -60,6 +61,7 @@ export function gatewayRouter(services: Services) {
     }),
     loginPage: loginPageHandlers(config.BaseUrl, (m) => s.log.warn(m)),
     app: authenticatorAppHandlers(config.BaseUrl, PWA_DIST),
+    sso: ssoHandlers({ config, sso: s.sso }),
   };
 
   const off: Record<Feature, () => HttpError | undefined> = {

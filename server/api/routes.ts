@@ -16,6 +16,7 @@ import type { operationsHandlers } from './operations.ts';
 import type { pairingHandlers } from './pairing.ts';
 import type { authenticatorAppHandlers } from './pwa.ts';
 import type { stepUpHandlers } from './stepup.ts';
+import type { ssoHandlers } from './sso.ts';
 import { userIdParam } from './admin-users.ts';
 import { ADMIN, PUBLIC, SESSION, feature, route, stepUp, type ParamRule, type Route } from './route.ts';
 
@@ -50,6 +51,7 @@ export interface RouteHandlers {
   devices: ReturnType<typeof deviceHandlers>;
   loginPage: ReturnType<typeof loginPageHandlers>;
   app: ReturnType<typeof authenticatorAppHandlers>;
+  sso: ReturnType<typeof ssoHandlers>;
 }
 
 /** An id in a path that is not even well-formed names nothing: the same 404 as an unknown one. */
@@ -169,6 +171,13 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.MePhoneRemove, [SESSION, stepUp('RemovePhone', pathParam('phoneId'))], h.approvals.removePhone, { phoneId }),
     route(E.MeDevices, SESSION, h.devices.list),
     route(E.MeSessionRevoke, SESSION, h.devices.revokeSession, { sessionId: sessionIdParam }),
+
+    // ── Single sign-on: the provider's answer is the proof (state sealed in a cookie of this browser) ──
+    route(E.OIDCProviders, PUBLIC, h.sso.providers),
+    route(E.OIDCAuthorize, PUBLIC, h.sso.authorize),
+    route(E.OIDCCallback, PUBLIC, h.sso.callback),
+    route(E.OIDCSession, PUBLIC, h.sso.session), // the single-use ticket cookie the callback set is the bearer
+    route(E.OIDCCompleteScript, PUBLIC, h.sso.script),
 
     // ── Pages: the web login (and the script injected into jellyfin-web), the Authenticator app ──
     route(E.InjectScript, PUBLIC, h.loginPage.inject),

@@ -7,6 +7,47 @@ import { AUDIT_EVENTS } from '../../shared/audit-events.ts';
  */
 const cidr = z.string().min(1);
 
+/** One OpenID Connect provider (server/sso). The first keys are the seed plugin's. */
+const oidcProvider = z
+  .object({
+    /** Shown to admins and in the audit log. */
+    Name: z.string().min(1),
+    /** The id in the URLs ({BaseUrl}/JellyfinSecurity/OIDC/Authorize?providerId=…): letters, digits, "-" and "_". */
+    Id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 letters, digits, "-" or "_"'),
+    ClientID: z.string().min(1),
+    /** Usually "${OIDC_CLIENT_SECRET}", read from the environment. */
+    ClientSecret: z.string().min(1),
+    /** The issuer URL; its /.well-known/openid-configuration is read. https, or http only with AllowPrivateEndpoints. */
+    Authority: z.url({ protocol: /^https?$/ }),
+    /** Scopes asked for besides "openid". */
+    Scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token')).default(['profile', 'email', 'groups']),
+    /** Allow an Authority on plain http at a loopback or private address (a LAN IdP). Never over the internet. */
+    AllowPrivateEndpoints: z.boolean().default(false),
+    /** The login page's button text (default "Sign in with {Name}"). */
+    ButtonText: z.string().min(1).max(80).optional(),
+    /** The claim that names the Jellyfin user (a new user gets this name; linking by name compares it). */
+    UsernameClaim: z.string().min(1).default('preferred_username'),
+    /** A first sign-in whose identity matches no linked user creates a Jellyfin user (random password nobody knows). */
+    AutoCreateUsers: z.boolean().default(false),
+    /** A first sign-in links to an existing Jellyfin user of the same name or e-mail, only when the provider says the e-mail is verified. */
+    LinkExistingUsers: z.boolean().default(false),
+    /** The claim holding the user's groups. */
+    GroupsClaim: z.string().min(1).default('groups'),
+    /** Members of any of these groups are Jellyfin administrators (applied when created, and at each sign-in with SyncGroupsEnabled). */
+    AdminGroups: z.array(z.string().min(1)).default([]),
+    /** When not empty, only members of one of these groups may sign in; others are refused and their gateway sessions revoked. */
+    AllowedGroups: z.array(z.string().min(1)).default([]),
+    /** At each sign-in, make the user's Jellyfin administrator flag follow AdminGroups. */
+    SyncGroupsEnabled: z.boolean().default(false),
+    /** The provider's multi-factor sign-in (amr/acr in the ID token) counts as the second factor. */
+    OIDCSatisfiesSecondFactor: z.boolean().default(false),
+  })
+  .strict()
+  .refine((p) => !p.Authority.startsWith('http:') || p.AllowPrivateEndpoints, {
+    message: 'an http Authority needs AllowPrivateEndpoints (use https)',
+    path: ['Authority'],
+  });
+
 export const configSchema = z
   .object({
     /** The upstream Jellyfin (origin only). Env: JELLYFIN_URL. */
@@ -160,6 +201,19 @@ export const configSchema = z
       .optional(),
     /** Accept push subscriptions on plain http to a loopback address (a local test push service only; never in production). */
     PushAllowHttpLoopback: z.boolean().default(false),
+
+    // ── Single sign-on with OpenID Connect providers (server/sso) ──
+    /**
+     * OIDC providers (Authentik, Authelia, Keycloak, Pocket ID…). Register the gateway at each with the
+     * redirect URI {public origin}{BaseUrl}/JellyfinSecurity/OIDC/Callback. Signing in needs JellyfinApiKey
+     * and Quick Connect turned on in Jellyfin (the session is obtained through it).
+     */
+    OIDCProviders: z
+      .array(oidcProvider)
+      .refine((list) => new Set(list.map((p) => p.Id.toLowerCase())).size === list.length, { message: 'every provider needs its own Id' })
+      .default([]),
+    /** Users linked to an OIDC identity may not sign in with their Jellyfin password (their TVs use Quick Connect from the phone). */
+    DisablePasswordLoginForSSOUsers: z.boolean().default(false),
 
     // ── Operations: metrics (server/metrics) ──
     /** Serve Prometheus metrics at {BaseUrl}/JellyfinSecurity/Metrics. Off: that path answers 404. */

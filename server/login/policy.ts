@@ -11,6 +11,8 @@ export interface PolicyChecks {
   totpInPassword: { split: BeforeCheck; spend: LoginStep };
   /** server/factors: a browser that proved a factor recently. */
   trustedBrowser: LoginStep;
+  /** server/sso: a user kept to single sign-on (DisablePasswordLoginForSSOUsers); absent when off. */
+  ssoOnly?: AcceptedCheck | undefined;
   /** server/approvals: login by phone. */
   phone: { heldAccount: LoginStep; approvedOnPhone: LoginStep; holdForPhone: LoginStep; phoneMethod: ChallengeMethods };
 }
@@ -32,6 +34,7 @@ export function loginPolicy(c: PolicyChecks): LoginHooks {
     ],
     accepted: [
       c.guard.accepted, //            allowlist by id, impossible travel, breached password hold even a user with a factor
+      ...(c.ssoOnly ? [c.ssoOnly] : []), // a user kept to single sign-on: the right password is still refused
     ],
     decide: [
       c.phone.heldAccount, //         an account held after "This wasn't me" waits for the phone before any bypass

@@ -9,6 +9,7 @@ import * as m003 from './migrations/003_guard_audit.ts';
 import * as m004 from './migrations/004_approvals.ts';
 import * as m005 from './migrations/005_pairing.ts';
 import * as m006 from './migrations/006_factor_changes.ts';
+import * as m007 from './migrations/007_sso.ts';
 
 export type { Database } from './schema.ts';
 export type DB = Kysely<Database>;
@@ -21,6 +22,7 @@ export const migrations: Record<string, Migration> = {
   '004_approvals': m004,
   '005_pairing': m005,
   '006_factor_changes': m006,
+  '007_sso': m007,
 };
 
 export interface Store {

@@ -74,6 +74,9 @@ export interface Database {
   pairing_approvals: PairingApprovalsTable;
   // Changes to second factors and who made them (migration 006_factor_changes)
   factor_changes: FactorChangesTable;
+  // OIDC single sign-on (migration 007_sso)
+  sso_links: SsoLinksTable;
+  sso_spent_states: SsoSpentStatesTable;
 }
 
 // ── Second factors and the login challenge (migration 002_factors) ──────────────────────────────────
@@ -437,4 +440,21 @@ export interface FactorChangesTable {
   approval_id: string | null;
   created_at: number;
   undone_at: number | null;
+}
+
+// ── OIDC single sign-on (migration 007_sso) ─────────────────────────────────────────────────────────
+
+export interface SsoLinksTable {
+  issuer: string;
+  subject: string;
+  user_id: string;
+  provider_id: string;
+  linked_by: 'name' | 'email' | 'created';
+  created_at: number;
+  last_login_at: number | null;
+}
+
+export interface SsoSpentStatesTable {
+  state_hash: string;
+  expires_at: number;
 }

@@ -128,6 +128,8 @@ function endpoint<
 
 /** WebAuthn options as @simplewebauthn makes them; the browser hands them to navigator.credentials as they are. */
 const WebAuthnOptionsSchema = z.record(z.string(), z.unknown());
+/** The login page's single sign-on buttons. */
+export const SsoProvidersSchema = z.object({ providers: z.array(z.object({ id: z.string(), buttonText: z.string() })) });
 const HealthSchema = z.object({ status: z.enum(['pass', 'warn', 'fail']) }).loose();
 const EmailAddressSchema = FactorsViewSchema.shape.email.unwrap();
 const ConfirmationSentSchema = z.object({ status: z.literal('confirmation_sent'), message: z.string() });
@@ -238,6 +240,13 @@ export const ENDPOINTS = {
   MeSessionRevoke: endpoint('DELETE', '/Me/Sessions/:sessionId', { response: RevokeSessionResponseSchema }),
 
   // ── Pages and their files ──
+  // ── Single sign-on (OpenID Connect): pages for a person, and the session the callback page collects ──
+  OIDCProviders: endpoint('GET', '/OIDC/Providers', { response: SsoProvidersSchema }),
+  OIDCAuthorize: endpoint('GET', '/OIDC/Authorize', { answers: 'page' }),
+  OIDCCallback: endpoint('GET', '/OIDC/Callback', { answers: 'page' }),
+  OIDCSession: endpoint('POST', '/OIDC/Session', { answers: 'auth' }),
+  OIDCCompleteScript: endpoint('GET', '/OIDC/complete.js', { answers: 'file' }),
+
   InjectScript: endpoint('GET', '/inject.js', { answers: 'file' }),
   LoginPage: endpoint('GET', '/login', { answers: 'page' }),
   LoginPageFiles: endpoint('GET', '/login/*rest', { answers: 'file' }),

@@ -21,6 +21,8 @@ export interface ErrorEntry {
 
 export const API_ERRORS = {
   // ── 400: the request itself is wrong; nothing changed ──
+  ticket_invalid: { status: 400, message: 'This sign-in has already been completed or has expired. Start again from the sign-in page.' },
+  sso_failed: { status: 400, also: [403, 404, 409, 500, 502, 503], message: 'Single sign-on could not sign you in. Start again from the sign-in page.' },
   bad_request: { status: 400, message: 'The request could not be understood.' },
   invalid_request: { status: 400, message: 'Something in the request is missing or not valid.' },
   malformed_body: { status: 400, message: 'The request body is not valid JSON.' },
@@ -52,6 +54,9 @@ export const API_ERRORS = {
   approval_pending: { status: 401, message: 'Approve this sign-in on your phone, then sign in again.' },
 
   // ── 403: known, but not allowed ──
+  password_login_disabled: { status: 403, message: 'This account signs in with single sign-on: use its button on the sign-in page.' },
+  user_unknown: { status: 403, message: 'This Jellyfin user does not exist (any more).' },
+  user_disabled: { status: 403, message: 'This Jellyfin account is disabled. Ask the server’s administrator.' },
   forbidden: { status: 403, message: 'This needs a Jellyfin administrator.' },
   not_this_phone: { status: 403, message: 'Only the Jellyguard app on that phone can change where its notifications go.' },
   address_banned: { status: 403, also: [429], message: 'Too many failed sign-in attempts from your network. Try again later.' },
@@ -121,6 +126,9 @@ export const API_ERRORS = {
   polling_too_fast: { status: 429, message: 'Asked too often. Wait a moment, then try again.' },
 
   // ── 5xx: the server or Jellyfin cannot do it right now ──
+  mint_failed: { status: 502, message: 'Jellyfin did not start a session. Try again, or sign in with your password.' },
+  quick_connect_disabled: { status: 503, message: 'Quick Connect is turned off in Jellyfin, so the gateway cannot sign you in this way. Sign in with your password, or ask the administrator to turn Quick Connect on.' },
+  sso_needs_api_key: { status: 503, message: 'The gateway has no Jellyfin API key, so it cannot sign you in this way. Sign in with your password.' },
   internal_error: { status: 500, message: 'Something went wrong on the server.' },
   upstream_error: { status: 502, message: 'Jellyfin could not answer right now. Try again in a moment.' },
   unreadable_login_response: { status: 502, message: 'Jellyfin answered the sign-in in a form the gateway cannot read.' },
