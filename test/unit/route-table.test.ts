@@ -61,6 +61,12 @@ describe('the route table', () => {
         'POST /Approvals/:approvalId/Approve',
         'POST /Approvals/:approvalId/Deny',
         'POST /Approvals/:approvalId/Report',
+        // single sign-on: the provider's answer, checked against the state sealed in this browser's cookie
+        'GET /OIDC/Providers',
+        'GET /OIDC/Authorize',
+        'GET /OIDC/Callback',
+        'POST /OIDC/Session',
+        'GET /OIDC/complete.js',
         // pages
         'GET /inject.js',
         'GET /login',
