@@ -294,6 +294,39 @@ describe('sign in with my phone, by user name alone', () => {
     expect(await usersMe(done.json.AccessToken, from)).toBe(200);
   });
 
+  it("a user with an address allowlist is not asked from elsewhere (the page sees the same answer)", async () => {
+    const guard = w.gw.gateway.services.guard;
+    const aliceId = w.jf.user('alice').id;
+    await guard.setAllowedIps(aliceId, ['10.0.0.0/8']);
+    try {
+      const r = await start('alice', nextIp(), 'outside-allowlist');
+      expect(r.status).toBe(200);
+      expect(Object.keys(r.json).sort()).toEqual(['expiresAt', 'number', 'requestId', 'status']);
+      expect(w.audit.filter((e) => e.type === 'login.phone.requested').at(-1)?.detail).toMatchObject({ asked: false });
+      const rows = await w.gw.gateway.store.db.selectFrom('approvals').select('id').where('device_id', '=', 'outside-allowlist').execute();
+      expect(rows).toHaveLength(0);
+    } finally {
+      await guard.setAllowedIps(aliceId, []);
+    }
+  });
+
+  it('an account held after reports is released by approving a sign-in by phone', async () => {
+    const holds = w.gw.gateway.services.approvals.holds;
+    const aliceId = w.jf.user('alice').id;
+    // Hold it as repeated reports would (ReportsBeforeHold is counted in the report test's own path).
+    await w.gw.gateway.store.db
+      .insertInto('approval_holds')
+      .values({ user_id: aliceId, held_at: w.clock.now(), lifted_at: null, reports: 3 })
+      .onConflict((oc) => oc.column('user_id').doUpdateSet({ held_at: w.clock.now(), reports: 3 }))
+      .execute();
+    expect(await holds.isHeld(aliceId)).toBe(true);
+    const from = nextIp();
+    const { s, approvalId } = await started(from, 'held-browser');
+    expect((await tap(w, alice, approvalId, 'Approve', { number: s.number })).status).toBe(200);
+    expect(await holds.isHeld(aliceId)).toBe(false);
+    expect((await status(s.requestId, from, 'held-browser')).status).toBe(200);
+  });
+
   it('a pending request survives a restart: approved afterwards, the session is minted', async () => {
     const from = nextIp();
     const { s, approvalId } = await started(from, 'restart-browser');
