@@ -297,7 +297,7 @@ describe('sign in with my phone, by user name alone', () => {
   it("a user with an address allowlist is not asked from elsewhere (the page sees the same answer)", async () => {
     const guard = w.gw.gateway.services.guard;
     const aliceId = w.jf.user('alice').id;
-    await guard.setAllowedIps(aliceId, ['10.0.0.0/8']);
+    await guard.setAllowedIps(aliceId, ['10.0.0.0/8'], null);
     try {
       const r = await start('alice', nextIp(), 'outside-allowlist');
       expect(r.status).toBe(200);
@@ -306,7 +306,7 @@ describe('sign in with my phone, by user name alone', () => {
       const rows = await w.gw.gateway.store.db.selectFrom('approvals').select('id').where('device_id', '=', 'outside-allowlist').execute();
       expect(rows).toHaveLength(0);
     } finally {
-      await guard.setAllowedIps(aliceId, []);
+      await guard.setAllowedIps(aliceId, [], null);
     }
   });
 
