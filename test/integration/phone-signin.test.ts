@@ -327,6 +327,22 @@ describe('sign in with my phone, by user name alone', () => {
     expect((await status(s.requestId, from, 'held-browser')).status).toBe(200);
   });
 
+  it('Quick Connect off at Jellyfin: approved, but the page gets a clear 503 and nothing is minted', async () => {
+    const from = nextIp();
+    const { s, approvalId } = await started(from, 'qc-off-browser');
+    expect((await tap(w, alice, approvalId, 'Approve', { number: s.number })).status).toBe(200);
+    w.jf.quickConnectEnabled = false;
+    try {
+      const r = await status(s.requestId, from, 'qc-off-browser');
+      expect(r.status).toBe(503);
+      expect(r.json.error).toBe('quick_connect_disabled');
+      expect(r.json.message).toMatch(/Quick Connect/);
+      expect(w.audit.filter((e) => e.type === 'session.mint.failed').at(-1)?.detail).toMatchObject({ method: 'phone', reason: 'quick_connect_disabled' });
+    } finally {
+      w.jf.quickConnectEnabled = true;
+    }
+  });
+
   it('a pending request survives a restart: approved afterwards, the session is minted', async () => {
     const from = nextIp();
     const { s, approvalId } = await started(from, 'restart-browser');
