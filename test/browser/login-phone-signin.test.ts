@@ -75,6 +75,22 @@ describe('approve on my phone, with the user name alone', { timeout: 90_000 }, (
     expect(me.status).toBe(200);
   });
 
+  it('denied on the phone: the page goes back to the first step and says so', async () => {
+    const { page: p } = await fresh();
+    await p.goto(w.origin + '/JellyfinSecurity/login/');
+    await p.fill('#username', 'hana');
+    await p.click('[data-testid=phone-signin]');
+    await p.getByTestId('match-number').waitFor();
+    const pending = await call(w, 'GET', '/JellyfinSecurity/Me/Approvals', { token: phone.token, deviceId: phone.deviceId });
+    const approvalId = (pending.json as { items: Array<{ id: string; kind: string }> }).items.find((a) => a.kind === 'signin')!.id;
+    const denied = await call(w, 'POST', `/JellyfinSecurity/Approvals/${approvalId}/Deny`, { body: {} });
+    expect(denied.status, denied.text).toBe(200);
+    await expect.poll(async () => ((await p.getByTestId('error').count()) ? ((await p.getByTestId('error').textContent()) ?? '').trim() : ''), POLL)
+      .toBe('This sign-in was denied on your phone. If that was a mistake, sign in again.');
+    expect(await p.locator('#username').inputValue()).toBe('hana');
+    await screenshot(p, 'phone-signin-denied');
+  });
+
   it('a user name nobody has shows the same waiting page, and expires like any request', async () => {
     const { page: p } = await fresh();
     await p.goto(w.origin + '/JellyfinSecurity/login/');
