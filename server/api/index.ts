@@ -23,6 +23,8 @@ import { mountRoutes, type Feature } from './route.ts';
 import { routeTable, type RouteHandlers } from './routes.ts';
 import { stepUpGiven, stepUpHandlers } from './stepup.ts';
 import { ssoHandlers } from './sso.ts';
+import { passkeySignInHandlers } from './passkey-signin.ts';
+import { PasskeySignIn } from '../login/passkey-signin.ts';
 
 export const PWA_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
 
@@ -62,6 +64,7 @@ export function gatewayRouter(services: Services) {
     loginPage: loginPageHandlers(config.BaseUrl, (m) => s.log.warn(m)),
     app: authenticatorAppHandlers(config.BaseUrl, PWA_DIST),
     sso: ssoHandlers({ config, sso: s.sso }),
+    passkeySignIn: passkeySignInHandlers({ config, signIn: new PasskeySignIn({ passkeys: factors.passkeys, guard: s.guard, minter: s.minter, audit: s.audit }) }),
   };
 
   const off: Record<Feature, () => HttpError | undefined> = {

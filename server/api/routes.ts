@@ -17,6 +17,7 @@ import type { pairingHandlers } from './pairing.ts';
 import type { authenticatorAppHandlers } from './pwa.ts';
 import type { stepUpHandlers } from './stepup.ts';
 import type { ssoHandlers } from './sso.ts';
+import type { passkeySignInHandlers } from './passkey-signin.ts';
 import { userIdParam } from './admin-users.ts';
 import { ADMIN, PUBLIC, SESSION, feature, route, stepUp, type ParamRule, type Route } from './route.ts';
 
@@ -52,6 +53,7 @@ export interface RouteHandlers {
   loginPage: ReturnType<typeof loginPageHandlers>;
   app: ReturnType<typeof authenticatorAppHandlers>;
   sso: ReturnType<typeof ssoHandlers>;
+  passkeySignIn: ReturnType<typeof passkeySignInHandlers>;
 }
 
 /** An id in a path that is not even well-formed names nothing: the same 404 as an unknown one. */
@@ -91,6 +93,10 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.ChallengeEnrollPasskeyOptions, [PUBLIC, feature('passkeys')], h.challenge.enrollPasskeyOptions),
     route(E.ChallengeEnrollPasskey, [PUBLIC, feature('passkeys')], h.challenge.enrollPasskey),
     route(E.ChallengeComplete, PUBLIC, h.challenge.complete),
+
+    // ── Sign in with a passkey alone: the assertion is the proof (limits per address and user inside) ──
+    route(E.PasskeySignInOptions, [PUBLIC, feature('passkeys')], h.passkeySignIn.options),
+    route(E.PasskeySignIn, [PUBLIC, feature('passkeys')], h.passkeySignIn.signIn),
 
     // ── Self-service second factors ──
     route(E.Me, SESSION, h.me.me),

@@ -77,6 +77,14 @@ export type PasskeyCheck =
   | { ok: true; credentialId: string; name: string }
   | { ok: false; reason: 'unknown_ceremony' | 'unknown_credential' | 'invalid' | 'counter_regression'; credentialId?: string };
 
+/** A usernameless sign-in's assertion: whose passkey it was, or why it was refused. */
+export type DiscoverableCheck =
+  | { ok: true; userId: string; credentialId: string; name: string }
+  | { ok: false; reason: 'unknown_ceremony' | 'unknown_credential' | 'wrong_user_handle' | 'invalid' | 'counter_regression'; userId?: string; credentialId?: string };
+
+/** The user id a ceremony of a usernameless sign-in is stored under (no user is known when it starts). */
+const NOBODY = '';
+
 export type PasskeyRegistration =
   | { ok: true; passkey: PasskeyInfo }
   | { ok: false; reason: 'unknown_ceremony' | 'invalid' | 'duplicate_credential' };
@@ -240,7 +248,8 @@ export class Passkeys {
       timeout: CEREMONY_MS,
       attestationType: 'none',
       excludeCredentials: existing.map((e) => ({ id: e.credential_id, transports: JSON.parse(e.transports) as string[] })),
-      authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
+      // Discoverable (resident) credentials, so the same passkey also signs in with no user name at all.
+      authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
     });
   }
 
@@ -337,6 +346,47 @@ export class Passkeys {
       origin: ceremony.origin,
       rpID: ceremony.rp_id,
     });
+  }
+
+  // ── Usernameless sign-in (discoverable credentials): the authenticator names the user ──
+
+  /** The user whose passkey this credential id is, if any (to apply that user's limits before verifying). */
+  async ownerOf(credentialId: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('factor_passkeys').select('user_id').where('credential_id', '=', credentialId).executeTakeFirst();
+    return row?.user_id;
+  }
+
+  /**
+   * Options for a sign-in with no user name: an empty allowCredentials list lets the authenticator offer
+   * its discoverable credentials for this RP (WebAuthn §5.5, §6.2.2), user verification required.
+   */
+  async discoverableOptions(rp: RelyingParty): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const challenge = await this.newCeremony('signin', NOBODY, rp, null);
+    return generateAuthenticationOptions({ rpID: rp.rpID, challenge, timeout: CEREMONY_MS, userVerification: 'required', allowCredentials: [] });
+  }
+
+  /**
+   * A usernameless assertion: its ceremony (single use), its credential, and the user handle the
+   * authenticator returned, which must be that credential's user (§7.2 step 6: a handle naming someone
+   * else is refused even with a good signature); then the same check as every assertion.
+   */
+  async verifyDiscoverable(response: AuthenticationResponseJSON): Promise<DiscoverableCheck> {
+    const ceremony = await this.takeCeremony('signin', NOBODY, response.response?.clientDataJSON, null);
+    if (!ceremony) return { ok: false, reason: 'unknown_ceremony' };
+    const userId = await this.ownerOf(String(response.id));
+    if (!userId) return { ok: false, reason: 'unknown_credential' };
+    const handle = response.response?.userHandle;
+    if (typeof handle !== 'string' || handle !== Buffer.from(userHandle(userId)).toString('base64url')) {
+      return { ok: false, reason: 'wrong_user_handle', userId, credentialId: String(response.id) };
+    }
+    const r = await verifyUserAssertion(this.db, this.clock, {
+      userId,
+      response,
+      expectedChallenge: ceremony.challenge,
+      origin: ceremony.origin,
+      rpID: ceremony.rp_id,
+    });
+    return r.ok ? { ok: true, userId, credentialId: r.credentialId, name: r.name } : { ...r, userId };
   }
 
   async rename(userId: string, credentialId: string, name: string): Promise<boolean> {
