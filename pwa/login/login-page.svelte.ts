@@ -6,7 +6,7 @@
  */
 import { ApiError } from '../common/errors.ts';
 import { preferredMethod, type FactorMethod } from '../common/methods.ts';
-import { createPasskey, passkeyName, signWithPasskey } from '../common/passkey.ts';
+import { createPasskey, PasskeyError, passkeyAutofillSupported, passkeyName, signInWithPasskey, signWithPasskey } from '../common/passkey.ts';
 import { LoginApi, type ChallengeInfo, type LoginOptions, type TotpEnrollment } from './api.ts';
 import { describePasskeyFailure, describeProblem } from './messages.ts';
 import type { PhoneWait } from './phone-wait.ts';
@@ -71,6 +71,8 @@ export class LoginPage {
   busy = $state(false);
   emailSent = $state(false);
   phone = $state<PhoneWait | null>(null);
+  /** The single sign-on providers, one button each. */
+  providers = $state<Array<{ id: string; buttonText: string }>>([]);
   #trust = $state(false);
   /** The phone approval being waited for; aborting it stops the long poll. */
   #phonePoll: AbortController | null = null;
@@ -117,10 +119,62 @@ export class LoginPage {
       this.options = opts;
       this.disclaimer = typeof brand.LoginDisclaimer === 'string' ? brand.LoginDisclaimer.trim() : '';
       this.step = info.StartupWizardCompleted === false ? { kind: 'setup' } : { kind: 'password' };
+      if (this.step.kind === 'password') void this.#offerPasswordless();
     } catch (e) {
       this.error = describeProblem(e).message;
       this.step = { kind: 'unavailable' };
     }
+  }
+
+  // ── Without a password: a passkey alone, or a single sign-on provider ──
+
+  /** Whether "Sign in with a passkey" is offered (the server allows passkeys and this browser has WebAuthn). */
+  get passkeySignInOffered(): boolean {
+    return this.#env.passkeySupported && this.options?.passkeys === true;
+  }
+
+  /** Where a provider's button goes (the gateway sends the browser on to the provider). */
+  ssoHref(providerId: string): string {
+    return this.#env.api.ssoAuthorizeUrl(providerId, this.#env.returnTo);
+  }
+
+  /** The providers' buttons, and the passkey offered in the user-name field's autofill where the browser can. */
+  async #offerPasswordless(): Promise<void> {
+    this.providers = await this.#env.api.ssoProviders().catch(() => []);
+    if (this.passkeySignInOffered && (await passkeyAutofillSupported())) void this.#passkeySignIn(true);
+  }
+
+  /** The device fields jellyfin-web's own requests carry (the session is minted for this browser). */
+  #authorization(): string {
+    const { storage, userAgent } = this.#env;
+    return authorizationHeader({ deviceName: browserDeviceName(userAgent), deviceId: browserDeviceId(storage, userAgent, this.#now()), version: this.server.Version ?? '' });
+  }
+
+  /** "Sign in with a passkey": the browser asks which passkey; it names the user. */
+  signInWithPasskey(): void {
+    void this.#run(() => this.#passkeySignIn(false));
+  }
+
+  async #passkeySignIn(autofill: boolean): Promise<void> {
+    const { api } = this.#env;
+    let response: unknown;
+    try {
+      const optionsJSON = await api.passkeySignInOptions();
+      response = await signInWithPasskey(optionsJSON, { autofill });
+    } catch (e) {
+      // The autofill offer waits quietly; it is cancelled whenever another ceremony starts.
+      if (autofill) return;
+      if (e instanceof PasskeyError) {
+        this.error = describePasskeyFailure(e, false);
+        return;
+      }
+      throw e;
+    }
+    if (autofill) {
+      // Picked from the autofill: from here on it is like the button.
+      return this.#run(async () => this.#finish(await api.passkeySignIn(response, this.#authorization())));
+    }
+    this.#finish(await api.passkeySignIn(response, this.#authorization()));
   }
 
   /** A failure: word it; back to the password when the challenge is over. */
@@ -196,6 +250,7 @@ export class LoginPage {
     this.info = null;
     this.#trust = false;
     this.step = { kind: 'password' };
+    void this.#offerPasswordless();
   }
 
   // ── Second factor ──
