@@ -128,9 +128,12 @@ export class LoginPage {
 
   // ── Without a password: a passkey alone, or a single sign-on provider ──
 
-  /** Whether "Sign in with a passkey" is offered (the server allows passkeys and this browser has WebAuthn). */
+  /** Whether "Sign in with a passkey" is offered (the server allows passkeys, this browser has WebAuthn, a domain name). */
   get passkeySignInOffered(): boolean {
-    return this.#env.passkeySupported && this.options?.passkeys === true;
+    // A passkey belongs to a domain name: on an address like 192.168.1.10 no browser can use one.
+    const host = new URL(this.#env.origin).hostname;
+    const ipLiteral = host.startsWith('[') || /^\d+(\.\d+){3}$/.test(host);
+    return this.#env.passkeySupported && this.options?.passkeys === true && !ipLiteral;
   }
 
   /** Where a provider's button goes (the gateway sends the browser on to the provider). */

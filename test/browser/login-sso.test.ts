@@ -7,8 +7,8 @@ import { launchBrowser, localStorageOf, openPage, screenshot, type BrowserPage }
 import { startTestIdp, type TestIdp } from '../oidc/provider.ts';
 
 /**
- * Single sign-on in a real browser (Debian's Chromium): the gateway's Authorize URL (the login page's
- * button comes later) → the IdP's own login form → the callback page, whose script collects the session
+ * Single sign-on in a real browser (Debian's Chromium): the login page's button for the provider (the
+ * gateway's Authorize URL) → the IdP's own login form → the callback page, whose script collects the session
  * as jellyfin-web and stores it in jellyfin_credentials → jellyfin-web opens signed in, and its stored
  * token works through the gateway. A cancelled sign-in and Quick Connect turned off end on pages that
  * say why. Screenshots go to test-output/screenshots/.
@@ -67,7 +67,17 @@ afterAll(async () => {
 describe('single sign-on in a browser', () => {
   it("IdP form → callback → jellyfin_credentials stored → jellyfin-web's session works through the gateway", async () => {
     const { page, errors } = await fresh();
-    await page.goto(`${gw.url}/JellyfinSecurity/OIDC/Authorize?providerId=main`);
+    // jellyfin-web sends the browser to the login page, which offers one button per provider.
+    await page.goto(`${gw.url}/web/`);
+    await page.waitForURL(/\/JellyfinSecurity\/login\/\?return=/);
+    const button = page.locator('[data-provider=main]');
+    await button.waitFor();
+    expect((await button.textContent())?.trim()).toBe('Sign in with Test IdP');
+    // On an IP address no passkey can work: the page does not offer one.
+    expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).count()).toBe(0);
+    await screenshot(page, 'sso-login-page-button');
+    await button.click();
+    await page.waitForURL((u) => u.origin === idp.issuer);
     expect(new URL(page.url()).origin).toBe(idp.issuer);
     await page.fill('#login', 'olga');
     await page.fill('#password', 'olga-idp');
