@@ -57,6 +57,8 @@ export interface LoginPageEnv {
   onTv: boolean;
   /** Leave for jellyfin-web (location.replace). */
   go: (url: string) => void;
+  /** A sign-in begun elsewhere that continues here with its second step (single sign-on hands one over). */
+  challengeId?: string | null;
   now?: () => number;
 }
 
@@ -119,6 +121,11 @@ export class LoginPage {
       this.options = opts;
       this.disclaimer = typeof brand.LoginDisclaimer === 'string' ? brand.LoginDisclaimer.trim() : '';
       this.step = info.StartupWizardCompleted === false ? { kind: 'setup' } : { kind: 'password' };
+      if (this.step.kind === 'password' && this.#env.challengeId) {
+        const id = this.#env.challengeId;
+        this.#env.challengeId = null;
+        await this.#enterChallenge(id).catch((e: unknown) => this.#fail(e));
+      }
       if (this.step.kind === 'password') void this.#offerPasswordless();
     } catch (e) {
       this.error = describeProblem(e).message;

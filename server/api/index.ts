@@ -63,7 +63,7 @@ export function gatewayRouter(services: Services) {
     }),
     loginPage: loginPageHandlers(config.BaseUrl, (m) => s.log.warn(m)),
     app: authenticatorAppHandlers(config.BaseUrl, PWA_DIST),
-    sso: ssoHandlers({ config, sso: s.sso }),
+    sso: ssoHandlers({ config, sso: s.sso, secondFactor: s.secondFactor, jellyfin: s.jellyfin }),
     passkeySignIn: passkeySignInHandlers({ config, signIn: new PasskeySignIn({ passkeys: factors.passkeys, guard: s.guard, minter: s.minter, audit: s.audit }) }),
   };
 

@@ -54,7 +54,7 @@ async function newBrowser(opts: { withPasskey: boolean; viewport?: { width: numb
   // The same passkey, synced to this browser's authenticator (as a platform's passkey manager would).
   const addPasskey = async () => {
     signCount += 100;
-    await authenticator.cdp.send('WebAuthn.addCredential', { authenticatorId: authenticator.authenticatorId, credential: { ...carolPasskey, signCount } });
+    await authenticator.cdp.send('WebAuthn.addCredential', { authenticatorId: authenticator.authenticatorId, credential: { ...carolPasskey, signCount } as never });
   };
   if (opts.withPasskey) await addPasskey();
   return { ...tab, authenticator, addPasskey };
