@@ -160,6 +160,20 @@ describe('signing in with a passkey alone', { timeout: 90_000 }, () => {
     expect(gw.gateway.tokens.forUser(jf.user('carol').id).length).toBe(before);
   });
 
+  it("the Authenticator app signs in with the passkey alone too", async () => {
+    const { page, addPasskey } = await newBrowser({ withPasskey: false, viewport: PHONE });
+    await page.goto(origin + '/JellyfinSecurity/app/');
+    const button = page.getByRole('button', { name: 'Sign in with a passkey' });
+    await button.waitFor();
+    await addPasskey();
+    await button.click();
+    // Signed in: the app offers to make this phone a key (what a fresh sign-in shows).
+    await page.getByTestId('setup-phone').waitFor();
+    await screenshot(page, 'passkey-alone-app-signed-in');
+    const tokens = gw.gateway.tokens.forUser(jf.user('carol').id).filter((t) => t.method === 'passkey' && t.client !== 'Jellyfin Web');
+    expect(tokens.length).toBeGreaterThan(0);
+  });
+
   it('the user-name field offers the passkey in autofill (conditional mediation), where Chromium has it', async () => {
     const { page } = await newBrowser({ withPasskey: true });
     await page.goto(origin + '/web/');
