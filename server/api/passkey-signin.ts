@@ -26,6 +26,7 @@ export function passkeySignInHandlers({ config, signIn }: { config: Config; sign
       const c = ctx.state.credential;
       const minted = await signIn.signIn(
         ctx.input.response as unknown as AuthenticationResponseJSON,
+        rpOf(ctx, config.PublicUrl),
         { client: c.client ?? '', device: c.device ?? '', deviceId: c.deviceId ?? '', version: c.version ?? '' },
         ctx.state.client.ip,
       );

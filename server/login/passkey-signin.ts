@@ -36,7 +36,8 @@ export class PasskeySignIn {
     return this.deps.passkeys.discoverableOptions(rp);
   }
 
-  async signIn(response: AuthenticationResponseJSON, device: DeviceFields, ip: string): Promise<MintedSession> {
+  /** `rp` is this request's relying party: the challenge was made for it (the browser signed for its origin). */
+  async signIn(response: AuthenticationResponseJSON, rp: RelyingParty, device: DeviceFields, ip: string): Promise<MintedSession> {
     const { passkeys, guard, minter, audit } = this.deps;
     const owner = await passkeys.ownerOf(String(response.id));
     const who: Who = owner ? { ip, userId: owner } : { ip };
@@ -48,7 +49,7 @@ export class PasskeySignIn {
     }
     let userId: string;
     try {
-      const r = await passkeys.verifyDiscoverable(response);
+      const r = await passkeys.verifyDiscoverable(response, rp);
       if (!r.ok) {
         guard.recordFailure('passkey', who, owner ? ['address', 'user_address'] : ['address']);
         audit.record({

@@ -116,7 +116,7 @@ export interface FactorPasskeysTable {
 
 export interface WebauthnCeremoniesTable {
   id: string;
-  /** `signin`: a sign-in with no user name (discoverable credentials); its user_id is ''. */
+  /** `signin`: a sign-in with no user name (discoverable credentials), recorded once used; its user_id is ''. */
   kind: 'registration' | 'authentication' | 'signin';
   user_id: string;
   challenge: string;

@@ -107,6 +107,21 @@ describe('signing in with a passkey alone', () => {
     expect(minted()).toBe(before);
   });
 
+  it('stores nothing for the options; refuses a made-up challenge and one past its five minutes', async () => {
+    const rows = async () => (await gw.gateway.store.db.selectFrom('webauthn_ceremonies').select('id').execute()).length;
+    const before = await rows();
+    for (let i = 0; i < 5; i++) await options('127.0.0.20');
+    expect(await rows()).toBe(before); // anyone may ask: nothing to flood
+    const madeUp = await signIn('127.0.0.20', paulKey.get({ challenge: Buffer.alloc(40, 7).toString('base64url') } as PublicKeyCredentialRequestOptionsJSON));
+    expect(madeUp.status).toBe(400);
+    expect(madeUp.json).toMatchObject({ error: 'unknown_ceremony' });
+    const old = await options('127.0.0.20');
+    clock.advance(5 * 60_000 + 1);
+    const late = await signIn('127.0.0.20', paulKey.get(old));
+    expect(late.status).toBe(400);
+    expect(late.json).toMatchObject({ error: 'unknown_ceremony' });
+  });
+
   it('refuses a user handle naming someone else, a passkey registered nowhere, and one without user verification', async () => {
     const before = minted();
     // A good signature of paul's credential, but the handle says rita.
