@@ -20,6 +20,7 @@ import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
 import { fastPath } from './fast-path.ts';
 import { apiKeyChanges } from './gate/api-key-changes.ts';
+import { LAN_TRUSTED_ROUTES, administratorRequired } from './gate/credential-required.ts';
 import { drainable } from './shutdown.ts';
 import { Health } from './health/index.ts';
 import { passwordLogin } from './login/password.ts';
@@ -193,8 +194,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     ['/users/authenticatewithquickconnect', quickConnect.exchange],
     ['/quickconnect/initiate', quickConnect.initiate],
   ];
+  const administratorOnly = administratorRequired({ gate, users, jellyfin });
   const afterTheGate: InterceptTable = [
     // interceptors that act for a verified session
+    // Jellyfin trusts its LAN here — and behind the gateway everyone looks like the LAN: an administrator only
+    ...LAN_TRUSTED_ROUTES.map((r) => [r, administratorOnly] as const),
     ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
     ['/sessions/logout', logout({ ...loginDeps, audit })],
     // a password change checks the current password: counted like a sign-in; other sessions signed out

@@ -25,6 +25,8 @@ import { stepUpGiven, stepUpHandlers } from './stepup.ts';
 import { ssoHandlers } from './sso.ts';
 import { passkeySignInHandlers } from './passkey-signin.ts';
 import { PasskeySignIn } from '../login/passkey-signin.ts';
+import { phoneSignInHandlers } from './phone-signin.ts';
+import { PhoneSignIn } from '../approvals/signin.ts';
 
 export const PWA_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
 
@@ -40,6 +42,10 @@ export function gatewayRouter(services: Services) {
 
   const challenge = new ChallengeService({ config, factors, challenges: s.challenges });
   const changed = changeRecorder({ stepUp, factorChanges: s.factorChanges, users });
+  const phoneSignIn = new PhoneSignIn({
+    engine: s.approvals, users, minter: s.minter, key: s.keys.encryptionKey, clock: s.clock, config,
+    allowedIps: (userId) => s.guard.allowedIps(userId), audit: (e) => s.approvals.audit(e),
+  });
 
   const handlers: RouteHandlers = {
     operations: operationsHandlers({ config, health: s.health, metrics: s.metrics }),
@@ -65,6 +71,7 @@ export function gatewayRouter(services: Services) {
     app: authenticatorAppHandlers(config.BaseUrl, PWA_DIST),
     sso: ssoHandlers({ config, sso: s.sso, secondFactor: s.secondFactor, jellyfin: s.jellyfin }),
     passkeySignIn: passkeySignInHandlers({ config, signIn: new PasskeySignIn({ passkeys: factors.passkeys, guard: s.guard, minter: s.minter, audit: s.audit }) }),
+    phoneSignIn: phoneSignInHandlers({ signIn: phoneSignIn, approvals: s.approvals }),
   };
 
   const off: Record<Feature, () => HttpError | undefined> = {

@@ -18,6 +18,7 @@ import type { authenticatorAppHandlers } from './pwa.ts';
 import type { stepUpHandlers } from './stepup.ts';
 import type { ssoHandlers } from './sso.ts';
 import type { passkeySignInHandlers } from './passkey-signin.ts';
+import type { phoneSignInHandlers } from './phone-signin.ts';
 import { userIdParam } from './admin-users.ts';
 import { ADMIN, PUBLIC, SESSION, feature, route, stepUp, type ParamRule, type Route } from './route.ts';
 
@@ -54,6 +55,7 @@ export interface RouteHandlers {
   app: ReturnType<typeof authenticatorAppHandlers>;
   sso: ReturnType<typeof ssoHandlers>;
   passkeySignIn: ReturnType<typeof passkeySignInHandlers>;
+  phoneSignIn: ReturnType<typeof phoneSignInHandlers>;
 }
 
 /** An id in a path that is not even well-formed names nothing: the same 404 as an unknown one. */
@@ -162,6 +164,8 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.PushConfig, PUBLIC, h.approvals.pushConfig),
     route(E.ApprovalsLogin, PUBLIC, h.approvals.startLogin),
     route(E.ApprovalsLoginStatus, PUBLIC, h.approvals.loginStatus),
+    route(E.PhoneSignIn, PUBLIC, h.phoneSignIn.start), // the same answer for every user name
+    route(E.PhoneSignInStatus, PUBLIC, h.phoneSignIn.status), // the sealed request id is the bearer
     route(E.Approval, PUBLIC, h.approvals.get, { approvalId }),
     route(E.ApprovalOptions, PUBLIC, h.approvals.options, { approvalId }),
     route(E.ApprovalApprove, PUBLIC, h.approvals.approve, { approvalId }), // a passkey assertion is the proof
