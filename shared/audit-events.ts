@@ -96,6 +96,8 @@ export const AUDIT_EVENTS = [
   // sessions minted for users the gateway authenticated itself, and OIDC single sign-on (server/login/mint.ts, server/sso)
   'session.minted', // a Jellyfin session was obtained through Quick Connect for a user the gateway authenticated (detail.method)
   'session.mint.failed', // it could not be: Quick Connect off, no API key, user disabled (detail.method, reason)
+  'login.passkey.success', // a passkey alone signed a browser in (usernameless; counts as both factors)
+  'login.passkey.failure', // a passkey sign-in was refused (detail.reason: unknown_ceremony, unknown_credential, wrong_user_handle, invalid…)
   'sso.started', // a browser was sent to an OIDC provider (detail.provider)
   'sso.success', // the provider's answer was checked and the user signed in (detail.provider, secondFactor)
   'sso.failure', // the provider's answer was refused: error=, state replayed or foreign, nonce, issuer, code (detail.provider, reason)

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import {
   WebAuthnError,
   browserSupportsWebAuthn,
+  browserSupportsWebAuthnAutofill,
   platformAuthenticatorIsAvailable,
   startAuthentication,
   startRegistration,
@@ -95,6 +96,25 @@ export async function signWithPasskey(options: PublicKeyCredentialRequestOptions
   if (!browserSupportsWebAuthn()) throw new PasskeyError('unsupported', 'This browser cannot use passkeys.');
   try {
     return await startAuthentication({ optionsJSON: opts.asServerSays ? options : { ...options, userVerification: 'required' } });
+  } catch (err) {
+    throw passkeyErrorOf(err);
+  }
+}
+
+/** Whether the browser offers passkeys in the user-name field's autofill (WebAuthn conditional mediation). */
+export async function passkeyAutofillSupported(): Promise<boolean> {
+  return browserSupportsWebAuthn() && (await browserSupportsWebAuthnAutofill().catch(() => false));
+}
+
+/**
+ * Sign in with a passkey alone (discoverable credential, no user name). `autofill` waits for the person to
+ * pick a passkey in the user-name field's autofill (`mediation: "conditional"`; the field must carry
+ * `autocomplete="… webauthn"`): it never shows a dialog, and is cancelled by any other ceremony.
+ */
+export async function signInWithPasskey(options: PublicKeyCredentialRequestOptionsJSON, opts: { autofill?: boolean } = {}): Promise<AuthenticationResponseJSON> {
+  if (!browserSupportsWebAuthn()) throw new PasskeyError('unsupported', 'This browser cannot use passkeys.');
+  try {
+    return await startAuthentication({ optionsJSON: options, useBrowserAutofill: opts.autofill === true });
   } catch (err) {
     throw passkeyErrorOf(err);
   }

@@ -168,6 +168,38 @@ export class LoginApi {
     return this.signedIn(LoginApi.at(pathOf(ENDPOINTS.VerifyPasskey)), { challengeId, response, trustBrowser });
   }
 
+  // ── Sign in with a passkey alone, and single sign-on (no user name, no password) ──
+
+  async passkeySignInOptions(): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const e = ENDPOINTS.PasskeySignInOptions;
+    return requestOptionsOf(await this.call(LoginApi.at(pathOf(e)), e.response, {}));
+  }
+
+  /** The assertion, sent as jellyfin-web (its Authorization header names the device): Jellyfin's AuthenticationResult. */
+  async passkeySignIn(response: unknown, authorization: string): Promise<unknown> {
+    const res = await this.send(LoginApi.at(pathOf(ENDPOINTS.PasskeySignIn)), {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/json', authorization },
+      body: JSON.stringify({ response }),
+    });
+    if (!res.ok) throw await LoginApi.failure(res);
+    const result = await LoginApi.json(res);
+    if (result === undefined) throw badResponse(res.status);
+    return result;
+  }
+
+  /** The single sign-on providers to offer (none when the server has none or cannot say). */
+  async ssoProviders(): Promise<Array<{ id: string; buttonText: string }>> {
+    const e = ENDPOINTS.OIDCProviders;
+    return (await this.call(LoginApi.at(pathOf(e)), e.response)).providers;
+  }
+
+  /** Where a provider's button goes: the gateway sends the browser on to the provider, then back to `returnTo`. */
+  ssoAuthorizeUrl(providerId: string, returnTo: string): string {
+    const q = new URLSearchParams({ providerId, return: returnTo });
+    return `${this.base}${LoginApi.at(pathOf(ENDPOINTS.OIDCAuthorize))}?${q.toString()}`;
+  }
+
   // ── Approve on the phone (shared/api/approvals.ts, "The login page") ──
 
   /** Start (or get back) the phone approval of this sign-in: the 2 digits to show. */

@@ -6,7 +6,7 @@
  */
 import { ApiError } from '../common/errors.ts';
 import { preferredMethod, type FactorMethod } from '../common/methods.ts';
-import { createPasskey, passkeyName, signWithPasskey } from '../common/passkey.ts';
+import { createPasskey, PasskeyError, passkeyAutofillSupported, passkeyName, signInWithPasskey, signWithPasskey } from '../common/passkey.ts';
 import { LoginApi, type ChallengeInfo, type LoginOptions, type TotpEnrollment } from './api.ts';
 import { describePasskeyFailure, describeProblem } from './messages.ts';
 import type { PhoneWait } from './phone-wait.ts';
@@ -59,6 +59,8 @@ export interface LoginPageEnv {
   onTv: boolean;
   /** Leave for jellyfin-web (location.replace). */
   go: (url: string) => void;
+  /** A sign-in begun elsewhere that continues here with its second step (single sign-on hands one over). */
+  challengeId?: string | null;
   now?: () => number;
 }
 
@@ -73,6 +75,8 @@ export class LoginPage {
   busy = $state(false);
   emailSent = $state(false);
   phone = $state<PhoneWait | null>(null);
+  /** The single sign-on providers, one button each. */
+  providers = $state<Array<{ id: string; buttonText: string }>>([]);
   #trust = $state(false);
   /** The phone approval being waited for; aborting it stops the long poll. */
   #phonePoll: AbortController | null = null;
@@ -119,10 +123,64 @@ export class LoginPage {
       this.options = opts;
       this.disclaimer = typeof brand.LoginDisclaimer === 'string' ? brand.LoginDisclaimer.trim() : '';
       this.step = info.StartupWizardCompleted === false ? { kind: 'setup' } : { kind: 'password' };
+      if (this.step.kind === 'password' && this.#env.challengeId) {
+        const id = this.#env.challengeId;
+        this.#env.challengeId = null;
+        await this.#enterChallenge(id).catch((e: unknown) => this.#fail(e));
+      }
+      if (this.step.kind === 'password') void this.#offerPasswordless();
     } catch (e) {
       this.error = describeProblem(e).message;
       this.step = { kind: 'unavailable' };
     }
+  }
+
+  // ── Without a password: a passkey alone, or a single sign-on provider ──
+
+  /** Whether "Sign in with a passkey" is offered (the server allows passkeys, this browser has WebAuthn, a domain name). */
+  get passkeySignInOffered(): boolean {
+    // A passkey belongs to a domain name: on an address like 192.168.1.10 no browser can use one.
+    const host = new URL(this.#env.origin).hostname;
+    const ipLiteral = host.startsWith('[') || /^\d+(\.\d+){3}$/.test(host);
+    return this.#env.passkeySupported && this.options?.passkeys === true && !ipLiteral;
+  }
+
+  /** Where a provider's button goes (the gateway sends the browser on to the provider). */
+  ssoHref(providerId: string): string {
+    return this.#env.api.ssoAuthorizeUrl(providerId, this.#env.returnTo);
+  }
+
+  /** The providers' buttons, and the passkey offered in the user-name field's autofill where the browser can. */
+  async #offerPasswordless(): Promise<void> {
+    this.providers = await this.#env.api.ssoProviders().catch(() => []);
+    if (this.passkeySignInOffered && (await passkeyAutofillSupported())) void this.#passkeySignIn(true);
+  }
+
+  /** "Sign in with a passkey": the browser asks which passkey; it names the user. */
+  signInWithPasskey(): void {
+    void this.#run(() => this.#passkeySignIn(false));
+  }
+
+  async #passkeySignIn(autofill: boolean): Promise<void> {
+    const { api } = this.#env;
+    let response: unknown;
+    try {
+      const optionsJSON = await api.passkeySignInOptions();
+      response = await signInWithPasskey(optionsJSON, { autofill });
+    } catch (e) {
+      // The autofill offer waits quietly; it is cancelled whenever another ceremony starts.
+      if (autofill) return;
+      if (e instanceof PasskeyError) {
+        this.error = describePasskeyFailure(e, false);
+        return;
+      }
+      throw e;
+    }
+    if (autofill) {
+      // Picked from the autofill: from here on it is like the button.
+      return this.#run(async () => this.#finish(await api.passkeySignIn(response, this.#authorization())));
+    }
+    this.#finish(await api.passkeySignIn(response, this.#authorization()));
   }
 
   /** A failure: word it; back to the password when the challenge is over. */
@@ -253,6 +311,7 @@ export class LoginPage {
     this.info = null;
     this.#trust = false;
     this.step = { kind: 'password' };
+    void this.#offerPasswordless();
   }
 
   // ── Second factor ──

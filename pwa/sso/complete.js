@@ -115,6 +115,14 @@
       body: '{}',
     });
     var json = await res.json().catch(function () { return {}; });
+    if (res.status === 401 && json.error === 'second_factor_required' && json.challengeId) {
+      // The server also wants its own second factor: the login page continues this sign-in (the
+      // challenge id travels in this tab's sessionStorage, never in a URL).
+      sessionStorage.setItem('jellyguard_challenge', json.challengeId);
+      status.textContent = 'One more step: opening the sign-in page…';
+      location.replace(base + '/JellyfinSecurity/login/?return=' + encodeURIComponent(json.returnPath || returnPath));
+      return;
+    }
     if (!res.ok) return show(json.message || 'Signing in did not work. Please start again.');
     save(json.AuthenticationResult, info);
     status.textContent = 'Signed in. Opening Jellyfin…';

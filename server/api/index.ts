@@ -23,6 +23,8 @@ import { mountRoutes, type Feature } from './route.ts';
 import { routeTable, type RouteHandlers } from './routes.ts';
 import { stepUpGiven, stepUpHandlers } from './stepup.ts';
 import { ssoHandlers } from './sso.ts';
+import { passkeySignInHandlers } from './passkey-signin.ts';
+import { PasskeySignIn } from '../login/passkey-signin.ts';
 import { phoneSignInHandlers } from './phone-signin.ts';
 import { PhoneSignIn } from '../approvals/signin.ts';
 
@@ -67,7 +69,8 @@ export function gatewayRouter(services: Services) {
     }),
     loginPage: loginPageHandlers(config.BaseUrl, (m) => s.log.warn(m)),
     app: authenticatorAppHandlers(config.BaseUrl, PWA_DIST),
-    sso: ssoHandlers({ config, sso: s.sso }),
+    sso: ssoHandlers({ config, sso: s.sso, secondFactor: s.secondFactor, jellyfin: s.jellyfin }),
+    passkeySignIn: passkeySignInHandlers({ config, signIn: new PasskeySignIn({ passkeys: factors.passkeys, guard: s.guard, minter: s.minter, audit: s.audit }) }),
     phoneSignIn: phoneSignInHandlers({ signIn: phoneSignIn, approvals: s.approvals }),
   };
 

@@ -17,6 +17,7 @@ import type { pairingHandlers } from './pairing.ts';
 import type { authenticatorAppHandlers } from './pwa.ts';
 import type { stepUpHandlers } from './stepup.ts';
 import type { ssoHandlers } from './sso.ts';
+import type { passkeySignInHandlers } from './passkey-signin.ts';
 import type { phoneSignInHandlers } from './phone-signin.ts';
 import { userIdParam } from './admin-users.ts';
 import { ADMIN, PUBLIC, SESSION, feature, route, stepUp, type ParamRule, type Route } from './route.ts';
@@ -53,6 +54,7 @@ export interface RouteHandlers {
   loginPage: ReturnType<typeof loginPageHandlers>;
   app: ReturnType<typeof authenticatorAppHandlers>;
   sso: ReturnType<typeof ssoHandlers>;
+  passkeySignIn: ReturnType<typeof passkeySignInHandlers>;
   phoneSignIn: ReturnType<typeof phoneSignInHandlers>;
 }
 
@@ -93,6 +95,10 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.ChallengeEnrollPasskeyOptions, [PUBLIC, feature('passkeys')], h.challenge.enrollPasskeyOptions),
     route(E.ChallengeEnrollPasskey, [PUBLIC, feature('passkeys')], h.challenge.enrollPasskey),
     route(E.ChallengeComplete, PUBLIC, h.challenge.complete),
+
+    // ── Sign in with a passkey alone: the assertion is the proof (limits per address and user inside) ──
+    route(E.PasskeySignInOptions, [PUBLIC, feature('passkeys')], h.passkeySignIn.options),
+    route(E.PasskeySignIn, [PUBLIC, feature('passkeys')], h.passkeySignIn.signIn),
 
     // ── Self-service second factors ──
     route(E.Me, SESSION, h.me.me),

@@ -6,7 +6,10 @@ import type { Config } from '../config/index.ts';
 import { publicOrigin } from '../pairing/page.ts';
 import type { RouteContext } from './route.ts';
 import { SingleSignOn, SsoError } from '../sso/index.ts';
-import { COMPLETE_SCRIPT, completePage, errorPage, secondFactorPage } from '../sso/page.ts';
+import { COMPLETE_SCRIPT, completePage, errorPage } from '../sso/page.ts';
+import type { SecondFactorPolicy } from '../login/challenge.ts';
+import { respond } from '../login/challenge.ts';
+import type { JellyfinClient } from '../jellyfin/upstream.ts';
 import { SSO_STATE_SECONDS, SSO_TICKET_SECONDS, STATE_COOKIE, TICKET_COOKIE, cookieHeader, readCookie } from '../sso/transaction.ts';
 
 /**
@@ -20,7 +23,7 @@ import { SSO_STATE_SECONDS, SSO_TICKET_SECONDS, STATE_COOKIE, TICKET_COOKIE, coo
  */
 type Ctx<K extends keyof typeof ENDPOINTS> = RouteContext<(typeof ENDPOINTS)[K]>;
 
-export function ssoHandlers({ config, sso }: { config: Config; sso: SingleSignOn }) {
+export function ssoHandlers({ config, sso, secondFactor, jellyfin }: { config: Config; sso: SingleSignOn; secondFactor: SecondFactorPolicy; jellyfin: JellyfinClient }) {
   const baseUrl = config.BaseUrl;
   const cookiePath = `${baseUrl}/JellyfinSecurity/OIDC/`;
   const secure = (ctx: GatewayContext) => (ctx.state.client.proto ?? ('encrypted' in ctx.req.socket ? 'https' : 'http')) === 'https';
@@ -63,9 +66,7 @@ export function ssoHandlers({ config, sso }: { config: Config; sso: SingleSignOn
     try {
       const url = new URL(ctx.originalUrl, 'http://callback.invalid');
       const outcome = await sso.callback(url, readCookie(ctx.get('cookie') || undefined, STATE_COOKIE), ctx.state.client.ip);
-      if (outcome.kind === 'second_factor') {
-        return secondFactorPage(ctx, baseUrl, outcome.userName, sso.providers.get(outcome.providerId)?.Name ?? outcome.providerId);
-      }
+      // Both outcomes collect a session; one that still needs the second factor gets it held behind a challenge.
       ctx.append('set-cookie', cookieHeader(TICKET_COOKIE, outcome.ticket, { path: cookiePath, maxAgeSeconds: SSO_TICKET_SECONDS, secure: secure(ctx) }));
       completePage(ctx, baseUrl, outcome.returnPath, outcome.userName);
     } catch (e) {
@@ -83,6 +84,24 @@ export function ssoHandlers({ config, sso }: { config: Config; sso: SingleSignOn
         { client: c.client ?? '', device: c.device ?? '', deviceId: c.deviceId ?? '', version: c.version ?? '' },
         ctx.state.client.ip,
       );
+      if (done.held) {
+        // The provider proved no second factor this server accepts: the same challenge a password login
+        // opens (401 with its id); the page continues on the login page with the user's factor.
+        let challenge;
+        try {
+          challenge = await secondFactor.hold(ctx, done.result, {
+            status: 200,
+            headers: { 'content-type': 'application/json; charset=utf-8' },
+            body: Buffer.from(JSON.stringify(done.body)),
+          });
+        } catch (e) {
+          await jellyfin.logout(done.result.accessToken).catch(() => false); // nobody may keep a token nobody checked
+          throw e;
+        }
+        respond(ctx, challenge);
+        if (challenge.status === 401) ctx.body = { ...(JSON.parse(challenge.body.toString('utf8')) as object), returnPath: done.returnPath };
+        return;
+      }
       ctx.body = { AuthenticationResult: done.body, returnPath: done.returnPath };
     } catch (e) {
       if (e instanceof SsoError) throw new HttpError(e.status, isApiErrorCode(e.reason) ? e.reason : 'sso_failed', e.message, {}, true);

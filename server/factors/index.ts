@@ -84,7 +84,7 @@ export class Factors {
     const issuer = config.PublicUrl ? `Jellyfin (${new URL(config.PublicUrl).hostname})` : 'Jellyfin';
     this.totp = new TotpFactor(db, clock, keys.encryptionKey, { skew: config.TOTPTimeSkew, issuer });
     this.recovery = new RecoveryCodes(db, clock);
-    this.passkeys = new Passkeys(db, clock);
+    this.passkeys = new Passkeys(db, clock, keys.hmacKey);
     this.email = new EmailCodes(db, clock, keys.hmacKey, config, (m) => log.warn(m));
     this.trustedBrowsers = new TrustedBrowsers(db, clock, keys.hmacKey, {
       days: config.TrustedDeviceDays,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -77,6 +77,14 @@ export type PasskeyCheck =
   | { ok: true; credentialId: string; name: string }
   | { ok: false; reason: 'unknown_ceremony' | 'unknown_credential' | 'invalid' | 'counter_regression'; credentialId?: string };
 
+/** A usernameless sign-in's assertion: whose passkey it was, or why it was refused. */
+export type DiscoverableCheck =
+  | { ok: true; userId: string; credentialId: string; name: string }
+  | { ok: false; reason: 'unknown_ceremony' | 'unknown_credential' | 'wrong_user_handle' | 'invalid' | 'counter_regression'; userId?: string; credentialId?: string };
+
+/** The user id a ceremony of a usernameless sign-in is stored under (no user is known when it starts). */
+const NOBODY = '';
+
 export type PasskeyRegistration =
   | { ok: true; passkey: PasskeyInfo }
   | { ok: false; reason: 'unknown_ceremony' | 'invalid' | 'duplicate_credential' };
@@ -149,6 +157,8 @@ export class Passkeys {
   constructor(
     private readonly db: DB,
     private readonly clock: Clock,
+    /** Keys the usernameless sign-in's challenges (without it, that sign-in is unavailable). */
+    private readonly hmacKey?: Buffer,
   ) {}
 
   async list(userId: string): Promise<PasskeyInfo[]> {
@@ -240,7 +250,8 @@ export class Passkeys {
       timeout: CEREMONY_MS,
       attestationType: 'none',
       excludeCredentials: existing.map((e) => ({ id: e.credential_id, transports: JSON.parse(e.transports) as string[] })),
-      authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
+      // Discoverable (resident) credentials, so the same passkey also signs in with no user name at all.
+      authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
     });
   }
 
@@ -337,6 +348,82 @@ export class Passkeys {
       origin: ceremony.origin,
       rpID: ceremony.rp_id,
     });
+  }
+
+  // ── Usernameless sign-in (discoverable credentials): the authenticator names the user ──
+
+  /** The user whose passkey this credential id is, if any (to apply that user's limits before verifying). */
+  async ownerOf(credentialId: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('factor_passkeys').select('user_id').where('credential_id', '=', credentialId).executeTakeFirst();
+    return row?.user_id;
+  }
+
+  /**
+   * Options for a sign-in with no user name: an empty allowCredentials list lets the authenticator offer
+   * its discoverable credentials for this RP (WebAuthn §5.5, §6.2.2), user verification required.
+   *
+   * Anyone may ask for these (the login page does at every load), so they store nothing: the challenge
+   * is 16 random bytes, its expiry and a MAC over both and the relying party. It is recorded only when
+   * an assertion comes back, once (a second use finds it recorded).
+   */
+  async discoverableOptions(rp: RelyingParty): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const nonce = randomBytes(16);
+    const expires = Buffer.alloc(8);
+    expires.writeBigUInt64BE(BigInt(this.clock.now() + CEREMONY_MS));
+    const challenge = new Uint8Array(Buffer.concat([nonce, expires, this.signinMac(nonce, expires, rp)]));
+    return generateAuthenticationOptions({ rpID: rp.rpID, challenge, timeout: CEREMONY_MS, userVerification: 'required', allowCredentials: [] });
+  }
+
+  private signinMac(nonce: Buffer, expires: Buffer, rp: RelyingParty): Buffer {
+    if (!this.hmacKey) throw new Error('passkey sign-in needs the gateway\'s HMAC key');
+    return createHmac('sha256', this.hmacKey).update('passkey-signin\0').update(nonce).update(expires).update(`${rp.rpID}\0${rp.origin}`).digest().subarray(0, 16);
+  }
+
+  /** Spend a usernameless sign-in's challenge: ours for this RP, unexpired, and never used before. */
+  private async takeSigninChallenge(clientDataJSON: unknown, rp: RelyingParty): Promise<string | undefined> {
+    const challenge = challengeOf(clientDataJSON);
+    if (!challenge) return undefined;
+    const raw = Buffer.from(challenge, 'base64url');
+    if (raw.length !== 40) return undefined;
+    const nonce = raw.subarray(0, 16);
+    const expires = raw.subarray(16, 24);
+    if (!timingSafeEqual(raw.subarray(24), this.signinMac(nonce, expires, rp))) return undefined;
+    const expiresAt = Number(expires.readBigUInt64BE());
+    const now = this.clock.now();
+    if (expiresAt <= now) return undefined;
+    const res = await this.db
+      .insertInto('webauthn_ceremonies')
+      .values({
+        id: challenge, kind: 'signin', user_id: NOBODY, challenge, login_challenge_id: null,
+        rp_id: rp.rpID, origin: rp.origin, created_at: now, expires_at: expiresAt, used_at: now,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    return res.numInsertedOrUpdatedRows ? challenge : undefined;
+  }
+
+  /**
+   * A usernameless assertion: its ceremony (single use), its credential, and the user handle the
+   * authenticator returned, which must be that credential's user (§7.2 step 6: a handle naming someone
+   * else is refused even with a good signature); then the same check as every assertion.
+   */
+  async verifyDiscoverable(response: AuthenticationResponseJSON, rp: RelyingParty): Promise<DiscoverableCheck> {
+    const challenge = await this.takeSigninChallenge(response.response?.clientDataJSON, rp);
+    if (!challenge) return { ok: false, reason: 'unknown_ceremony' };
+    const userId = await this.ownerOf(String(response.id));
+    if (!userId) return { ok: false, reason: 'unknown_credential' };
+    const handle = response.response?.userHandle;
+    if (typeof handle !== 'string' || handle !== Buffer.from(userHandle(userId)).toString('base64url')) {
+      return { ok: false, reason: 'wrong_user_handle', userId, credentialId: String(response.id) };
+    }
+    const r = await verifyUserAssertion(this.db, this.clock, {
+      userId,
+      response,
+      expectedChallenge: challenge,
+      origin: rp.origin,
+      rpID: rp.rpID,
+    });
+    return r.ok ? { ok: true, userId, credentialId: r.credentialId, name: r.name } : { ...r, userId };
   }
 
   async rename(userId: string, credentialId: string, name: string): Promise<boolean> {

@@ -119,6 +119,23 @@ export class SecondFactorPolicy {
     return this.challenge(facts);
   }
 
+  /**
+   * Hold a session the gateway minted itself (single sign-on whose provider proved no second factor)
+   * behind the same challenge a password login gets: the user's factors (and the phone), or enrollment
+   * when policy requires a factor the user lacks. The answer is the challenge's 401 JSON, or a 403 when
+   * no method can be used (the token is then revoked by the challenge's end).
+   */
+  async hold(ctx: GatewayContext, result: AuthenticationResult, upstream: BufferedResponse): Promise<BufferedResponse> {
+    const { factors, users } = this.deps;
+    await users.upsert({ id: result.userId, name: result.userName, isAdmin: result.isAdmin });
+    const summary = await factors.summary(result.userId);
+    const requirement = await factors.requirement(result.userId, result.isAdmin, summary);
+    const attempt: PasswordAttempt = { username: result.userName, pathUserId: undefined, password: undefined, body: undefined };
+    const outcome = await this.challenge({ ctx, attempt, result, upstream, summary, requirement });
+    if (outcome.kind !== 'respond') throw new Error('a challenge always answers');
+    return outcome.response;
+  }
+
   /** What the password login (server/login/password.ts) does with a login Jellyfin accepted. */
   readonly decide = async (
     ctx: GatewayContext,

@@ -26,6 +26,12 @@ export interface MintRequest {
   ip: string;
   /** How the gateway authenticated the user (`oidc`, `passkey`, `phone`): kept with the token, audited. */
   method: string;
+  /**
+   * The session still needs the gateway's own second factor: its token is NOT recorded as verified here
+   * (the caller holds it behind a login challenge, which records it as pending; until then the gate
+   * refuses it as unknown).
+   */
+  hold?: boolean;
 }
 
 export interface MintedSession {
@@ -140,7 +146,7 @@ export class SessionMinter {
 
     try {
       await this.deps.users.upsert({ id: result.userId, name: result.userName, isAdmin: result.isAdmin });
-      await this.deps.tokens.record(result.accessToken, {
+      if (!req.hold) await this.deps.tokens.record(result.accessToken, {
         userId: result.userId,
         deviceId: result.deviceId ?? d.deviceId,
         deviceName: result.deviceName ?? d.device,
@@ -158,7 +164,7 @@ export class SessionMinter {
     this.deps.audit.record({
       type: 'session.minted', outcome: 'success', userId: result.userId, userName: result.userName, ip: req.ip,
       deviceId: result.deviceId ?? d.deviceId, deviceName: result.deviceName ?? d.device, client: result.client ?? d.client,
-      detail: { method: req.method },
+      detail: req.hold ? { method: req.method, held: true } : { method: req.method },
     });
     return { result, body: tryParseJson(exchanged.body.toString('utf8')) };
   }

@@ -38,8 +38,11 @@ export interface SsoDeps {
 export type SsoOutcome =
   /** Signed in: the sealed ticket lets this browser collect its Jellyfin session once. */
   | { kind: 'signed_in'; ticket: string; userId: string; userName: string; providerId: string; returnPath: string }
-  /** The provider's sign-in does not replace the gateway's own second factor for this user (wired into the challenge later). */
-  | { kind: 'second_factor'; userId: string; userName: string; providerId: string; returnPath: string };
+  /**
+   * The provider's sign-in does not replace the gateway's own second factor for this user: the ticket
+   * collects a session held behind the login challenge the password login opens (server/login/challenge.ts).
+   */
+  | { kind: 'second_factor'; ticket: string; userId: string; userName: string; providerId: string; returnPath: string };
 
 /** Who the audit rows are about. */
 interface Who {
@@ -158,26 +161,27 @@ export class SingleSignOn {
         type: 'sso.success', outcome: 'success', userId: user.id, userName: user.name, ip,
         detail: { provider: p.Id, secondFactor, amr: identity.amr },
       });
-      if (secondFactor === 'required') {
-        return { kind: 'second_factor', userId: user.id, userName: user.name, providerId: p.Id, returnPath: st.returnPath };
-      }
+      const held = secondFactor === 'required';
       const ticket = this.tx.sealTicket({
         id: randomId(), providerId: p.Id, userId: user.id, returnPath: st.returnPath,
         expiresAt: this.deps.clock.now() + SSO_TICKET_SECONDS * 1000,
+        ...(held ? { secondFactor: true } : {}),
       });
-      return { kind: 'signed_in', ticket, userId: user.id, userName: user.name, providerId: p.Id, returnPath: st.returnPath };
+      return { kind: held ? 'second_factor' : 'signed_in', ticket, userId: user.id, userName: user.name, providerId: p.Id, returnPath: st.returnPath };
     });
   }
 
   /** The browser collects its session once, under its own device fields (see SessionMinter). */
-  async collect(ticketCookie: string | undefined, device: DeviceFields, ip: string): Promise<MintedSession & { returnPath: string }> {
+  async collect(ticketCookie: string | undefined, device: DeviceFields, ip: string): Promise<MintedSession & { returnPath: string; held: boolean }> {
     const t = this.tx.openTicket(ticketCookie);
     if (!t || !(await this.tx.spend('ticket', t.id, t.expiresAt))) {
       this.deps.audit.record({ type: 'sso.failure', outcome: 'failure', ip, userId: t?.userId ?? null, detail: { provider: t?.providerId ?? null, reason: 'ticket_invalid' } });
       throw new SsoError(400, 'ticket_invalid', 'This sign-in has already been completed or has expired. Please start again from the sign-in page.');
     }
-    const minted = await this.deps.minter.mint({ userId: t.userId, device, ip, method: 'oidc' });
-    return { ...minted, returnPath: t.returnPath };
+    // A ticket that still needs the gateway's second factor mints a session nobody can use yet (held).
+    const held = t.secondFactor === true;
+    const minted = await this.deps.minter.mint({ userId: t.userId, device, ip, method: 'oidc', hold: held });
+    return { ...minted, returnPath: t.returnPath, held };
   }
 
   /** The Jellyfin user of an identity: linked before, linked now (admin opt-in, verified e-mail), or created. */

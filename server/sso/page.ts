@@ -70,15 +70,3 @@ export function completePage(ctx: GatewayContext, baseUrl: string, returnPath: s
     ` data-base="${esc(baseUrl)}" data-return="${esc(returnPath)}"`,
   );
 }
-
-/** The provider's sign-in stands, but this account also needs the gateway's own second factor. */
-export function secondFactorPage(ctx: GatewayContext, baseUrl: string, userName: string, providerName: string): void {
-  page(
-    ctx,
-    403,
-    'A second step is needed',
-    `<h1>A second step is needed</h1>
-<p id="message" data-reason="second_factor_required">${esc(userName)}, your account on this server is protected by a second factor, and your sign-in at ${esc(providerName)} did not include one this server accepts in its place. Please sign in on the sign-in page with your password and second factor.</p>
-<p><a href="${esc(baseUrl)}/JellyfinSecurity/login/">Go to the sign-in page</a></p>`,
-  );
-}

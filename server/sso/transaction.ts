@@ -27,6 +27,8 @@ export interface SsoTicket {
   userId: string;
   returnPath: string;
   expiresAt: number;
+  /** The user must still pass the gateway's own second factor (the session is held behind a challenge). */
+  secondFactor?: boolean;
 }
 
 export function cookieHeader(name: string, value: string, opts: { path: string; maxAgeSeconds: number; secure: boolean }): string {

@@ -116,7 +116,8 @@ export interface FactorPasskeysTable {
 
 export interface WebauthnCeremoniesTable {
   id: string;
-  kind: 'registration' | 'authentication';
+  /** `signin`: a sign-in with no user name (discoverable credentials), recorded once used; its user_id is ''. */
+  kind: 'registration' | 'authentication' | 'signin';
   user_id: string;
   challenge: string;
   login_challenge_id: string | null;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  AuthenticationResponseSchema,
   AdminUserSchema,
   AdminUserUpdateSchema,
   ChallengeInfoSchema,
@@ -133,6 +134,8 @@ function endpoint<
 const WebAuthnOptionsSchema = z.record(z.string(), z.unknown());
 /** The login page's single sign-on buttons. */
 export const SsoProvidersSchema = z.object({ providers: z.array(z.object({ id: z.string(), buttonText: z.string() })) });
+/** A passkey sign-in with no user name: the assertion alone (the authenticator names the user). */
+export const PasskeySignInRequestSchema = z.object({ response: AuthenticationResponseSchema });
 const HealthSchema = z.object({ status: z.enum(['pass', 'warn', 'fail']) }).loose();
 const EmailAddressSchema = FactorsViewSchema.shape.email.unwrap();
 const ConfirmationSentSchema = z.object({ status: z.literal('confirmation_sent'), message: z.string() });
@@ -158,6 +161,10 @@ export const ENDPOINTS = {
   ChallengeEnrollPasskeyOptions: endpoint('POST', '/Challenge/EnrollPasskey/Options', { body: ChallengeRefSchema, response: WebAuthnOptionsSchema }),
   ChallengeEnrollPasskey: endpoint('POST', '/Challenge/EnrollPasskey', { body: EnrollPasskeyRequestSchema, response: EnrollDoneSchema }),
   ChallengeComplete: endpoint('POST', '/Challenge/Complete', { body: CompleteRequestSchema, answers: 'auth' }),
+
+  // ── Sign in with a passkey alone (public: the assertion is the proof) ──
+  PasskeySignInOptions: endpoint('POST', '/Passkey/SignIn/Options', { response: WebAuthnOptionsSchema }),
+  PasskeySignIn: endpoint('POST', '/Passkey/SignIn', { body: PasskeySignInRequestSchema, answers: 'auth' }),
 
   // ── Self-service second factors (a verified session) ──
   Me: endpoint('GET', '/Me', { response: MeResponseSchema }),

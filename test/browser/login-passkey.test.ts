@@ -103,6 +103,12 @@ beforeAll(async () => {
   const require = await api('PUT', `/JellyfinSecurity/Users/${jf.user('carol').id}`, { token: admin, body: { requireSecondFactor: true } });
   expect(require.status, require.text).toBe(200);
   tab = await openPage(browser, { viewport: DESKTOP, userAgent: UA });
+  // These tests are about the passkey as a SECOND factor. Chromium's virtual authenticator would answer the
+  // login page's passkey autofill offer (conditional mediation) by itself and sign carol in with it alone
+  // (test/browser/login-passkey-alone.test.ts): this browser says it has no such autofill.
+  await tab.context.addInitScript(() => {
+    PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+  });
   authenticator = await addVirtualAuthenticator(tab.context, tab.page);
 }, 90_000);
 

@@ -107,7 +107,7 @@ export async function signIn(page: Page, world: World, user: { name: string; pas
   await page.goto(world.appUrl);
   await page.getByLabel('User name').fill(user.name);
   await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 /** Wait until the app's service worker is active and controls the page. */

@@ -63,11 +63,11 @@ describe('the pages, as a household member sees them', () => {
     await shot(page(), 'signin');
     await page().getByLabel('User name').fill(alice.name);
     await page().getByLabel('Password').fill('not-the-password');
-    await page().getByRole('button', { name: 'Sign in' }).click();
+    await page().getByRole('button', { name: 'Sign in', exact: true }).click();
     await page().getByRole('alert').getByText('do not match').waitFor();
     await shot(page(), 'signin-wrong-password');
     await page().getByLabel('Password').fill(alice.password);
-    await page().getByRole('button', { name: 'Sign in' }).click();
+    await page().getByRole('button', { name: 'Sign in', exact: true }).click();
     await page().getByTestId('setup-phone').waitFor();
     await page().getByTestId('no-requests').waitFor();
     await serviceWorkerReady(page());

@@ -43,6 +43,9 @@ describe('the route table', () => {
         'POST /Challenge/EnrollPasskey/Options',
         'POST /Challenge/EnrollPasskey',
         'POST /Challenge/Complete',
+        // a passkey alone: the assertion is the proof
+        'POST /Passkey/SignIn/Options',
+        'POST /Passkey/SignIn',
         // TV pairing: the device has no session yet
         'GET /pair',
         'GET /p',

@@ -12,6 +12,7 @@ import {
   completeChallenge,
   confirmTotpInChallenge,
   enrollPasskeyInChallenge,
+  passkeyAlone,
   sendEmailCode,
   startPhoneApproval,
   submitPassword,
@@ -111,6 +112,14 @@ export class SignInFlow {
       const methods = this.methods;
       if (methods.length === 1) this.choose(methods[0]!);
       else this.step = { name: 'choose' };
+    });
+  }
+
+  /** "Sign in with a passkey": no user name, no password. */
+  signInWithPasskey(): Promise<void> {
+    return this.#run(async () => {
+      await passkeyAlone();
+      this.step = { name: 'done' };
     });
   }
 

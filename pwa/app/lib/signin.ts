@@ -9,7 +9,7 @@ import { LoginApprovalPendingSchema, type LoginApprovalStarted } from '../../../
 import { ENDPOINTS, pathOf } from '../../../shared/api/endpoints.ts';
 import { ChallengeSchema, ChallengeStateSchema, type Challenge } from '../../common/challenge.ts';
 import { ApiError, call, get, request, send } from './api.ts';
-import { createPasskey, creationOptionsOf, requestOptionsOf, signWithPasskey } from '../../common/passkey.ts';
+import { createPasskey, creationOptionsOf, requestOptionsOf, signInWithPasskey, signWithPasskey } from '../../common/passkey.ts';
 import { session, type Session } from './session.svelte.ts';
 
 export type { Challenge, ChallengeState as ChallengeInfo } from '../../common/challenge.ts';
@@ -79,6 +79,14 @@ export async function verifyPasskey(challengeId: string): Promise<Session> {
   const options = requestOptionsOf(await call(ENDPOINTS.VerifyPasskeyOptions, { body: { challengeId }, auth: false }));
   const response = await signWithPasskey(options);
   return finish(await call(ENDPOINTS.VerifyPasskey, { body: { challengeId, response }, auth: false }));
+}
+
+/** A passkey alone (no user name, no password): the passkey names the account and counts as both factors. */
+export async function passkeyAlone(): Promise<Session> {
+  session.clear();
+  const options = requestOptionsOf(await call(ENDPOINTS.PasskeySignInOptions, { auth: false }));
+  const response = await signInWithPasskey(options);
+  return finish(await call(ENDPOINTS.PasskeySignIn, { body: { response }, auth: false }));
 }
 
 /**
