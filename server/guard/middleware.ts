@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { GatewayMiddleware } from '../context.ts';
 import type { ClientAddress } from '../net/client-address.ts';
-import { rawQueryOf } from '../jellyfin/middleware.ts';
+import { rawQueryOf, routeOf } from '../jellyfin/middleware.ts';
+import type { PathNormalizer } from '../jellyfin/paths.ts';
 import type { Ban } from './bans.ts';
 import type { Guard } from './index.ts';
 
@@ -14,13 +15,25 @@ export function banOf(guard: Pick<Guard, 'refusal'>, client: ClientAddress, req:
 }
 
 /**
- * Right after the client address in the pipeline: a banned address is refused before anything else
- * (our own routes, logins, the proxy), with a clear 429 + Retry-After (403 when permanent).
+ * The pages a person opens (the web login, the Authenticator, the TV page) and their files: they render
+ * under a ban, so that the person reads what happened and what to do next instead of raw JSON. They are
+ * static; every sign-in attempt they make is an API call, refused as usual.
  */
-export function guardAddress(guard: Guard): GatewayMiddleware {
+const PAGES = /^\/jellyfinsecurity\/(?:login(?:\/.*)?|app(?:\/.*)?|pair|p|pair\.js|pair\.css|inject\.js)$/;
+
+export function isPersonPage(method: string | undefined, route: string | null): boolean {
+  return (method === 'GET' || method === 'HEAD') && route !== null && PAGES.test(route);
+}
+
+/**
+ * Right after the client address in the pipeline: a banned address is refused before anything else
+ * (our own routes, logins, the proxy), with a clear 429 + Retry-After (403 when permanent) — except
+ * verified sessions and API keys (see Guard.refusal) and the pages above.
+ */
+export function guardAddress(guard: Guard, paths: PathNormalizer): GatewayMiddleware {
   return (ctx, next) => {
     const ban = banOf(guard, ctx.state.client, ctx.req);
-    if (!ban) return next();
+    if (!ban || isPersonPage(ctx.method, routeOf(paths, ctx.req))) return next();
     // Answered here rather than thrown: under a flood this is the hottest path (no stack trace to build).
     const e = guard.banError(ban, false);
     ctx.status = e.status;
