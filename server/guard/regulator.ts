@@ -172,29 +172,46 @@ export class Regulator implements FailureRecorder {
   /**
    * Count a failure of `kind` against the address, the user and both (`scopes` narrows it: an attempt
    * refused without asking Jellyfin is not counted against the user it named). Reaching the limit within
-   * the window imposes a ban. One incident is one ban: when several subjects reach their limit at once,
-   * only the broadest is banned (the address covers the name at that address; a name locked everywhere
-   * covers it at one address) and the others' failures are spent on it. Returns the ban imposed, if any.
+   * the window imposes a ban. One incident is one ban: a ban of the address covers the name at that
+   * address, and covers the name everywhere when all of the name's failures came from there (one person,
+   * one place); a lock of the name everywhere covers it at one address. What a ban covers is spent on it.
+   * Only failures of the name from several addresses lock it besides. Returns the bans imposed.
    */
   recordFailure(kind: AttemptKind, who: Who, scopes: readonly BanScope[] = ['address', 'user', 'user_address']): Ban[] {
     if (!this.policy.enabled) return [];
     const now = this.clock.now();
-    const reached: Array<{ s: Subject; c: Counter }> = [];
+    const counted = new Map<BanScope, { s: Subject; c: Counter; reached: boolean }>();
     for (const s of this.subjects(who)) {
       if (!scopes.includes(s.scope)) continue;
       const c = this.counter(kind, s.subject, s.scope);
       this.live(c, now);
       c.times.push(now);
-      if (c.times.length >= this.limit(kind, s.scope)) reached.push({ s, c });
+      counted.set(s.scope, { s, c, reached: c.times.length >= this.limit(kind, s.scope) });
     }
-    if (reached.length === 0) return [];
-    // subjects() lists address, user, user_address: the broadest first.
-    const { s, c } = reached[0]!;
-    const failures = c.times.length;
-    const ban = this.bans.impose(s.scope, s.subject, { reason: reasonOf(kind, failures, s, who.username !== undefined ? foldUserName(who.username) : null), failures, address: s.address, userName: s.userName });
-    for (const r of reached) r.c.times.length = 0;
-    this.events.onBan?.(ban, kind, who);
-    return [ban];
+    const address = counted.get('address');
+    const user = counted.get('user');
+    const pair = counted.get('user_address');
+    const impose: Array<{ s: Subject; c: Counter }> = [];
+    if (address?.reached) {
+      impose.push(address);
+      // The name's failures all came from this address: the address ban covers them.
+      if (user?.reached && !(pair && pair.c.times.length >= user.c.times.length)) impose.push(user);
+      else if (user?.reached) user.c.times.length = 0;
+      if (pair) pair.c.times.length = 0;
+    } else if (user?.reached) {
+      impose.push(user);
+      if (pair) pair.c.times.length = 0;
+    } else if (pair?.reached) {
+      impose.push(pair);
+    }
+    const lastName = who.username !== undefined ? foldUserName(who.username) : null;
+    return impose.map(({ s, c }) => {
+      const failures = c.times.length;
+      const ban = this.bans.impose(s.scope, s.subject, { reason: reasonOf(kind, failures, s, lastName), failures, address: s.address, userName: s.userName });
+      c.times.length = 0;
+      this.events.onBan?.(ban, kind, who);
+      return ban;
+    });
   }
 
   /** Failures of `kind` against a subject of `scope` that impose a ban. */

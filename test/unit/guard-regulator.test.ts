@@ -179,6 +179,19 @@ describe('the regulator', () => {
     expect((await bans.list()).map((b) => b.scope)).toEqual(['address']);
   });
 
+  it('an address ban does not swallow a name guessed from many addresses', async () => {
+    // Each address guesses four other names, then alice: its fifth failure bans it — and alice's fifth
+    // failure, from five addresses, locks her name too (the address ban covers only what came from it).
+    for (let a = 0; a < 5; a++) {
+      const ip = `203.0.113.${60 + a}`;
+      for (let i = 0; i < 4; i++) reg.recordFailure('password', { ip, username: `other-${a}-${i}` });
+      reg.recordFailure('password', { ip, username: 'alice' });
+      expect(reg.addressBan(ip)).toBeDefined();
+    }
+    expect(imposed.filter((k) => k.startsWith('user'))).toEqual(['user:name:alice']);
+    expect(reg.check({ ip: '198.51.100.9', username: 'alice' })).toMatchObject({ refused: 'locked', scope: 'user' });
+  });
+
   it('locks a user name at one address, separately from the address itself', async () => {
     await make({ maxFailures: 3 });
     const who = { ip: '203.0.113.30', username: 'carol' };
