@@ -29,6 +29,7 @@ beforeAll(async () => {
       { name: 'dan', password: 'dan-pw' },
       { name: 'eve', password: 'eve-pw' },
       { name: 'fay', password: 'fay-pw' },
+      { name: 'gus', password: 'gus-pw' },
     ],
   });
   clock = new ManualClock();
@@ -210,6 +211,19 @@ describe('wrong codes: the challenge ends, the user pauses, the address is count
     expect((await raw(gw.url, '/System/Info/Public', { from: home })).status).toBe(429);
     const rows = (await bans()).filter((b) => b.address === home || b.user === 'dan' || b.user === 'fay');
     expect(rows).toEqual([expect.objectContaining({ scope: 'address', address: home, reason: `${CODE_LIMIT} wrong authenticator codes, the last for dan`, strikes: 1 })]);
+  });
+});
+
+describe("the owner's own phone", () => {
+  it('looks up a TV code ("Sign in a TV") while the name is locked by someone else\'s guesses', async () => {
+    const phone = tokenOf(await login(gw.url, 'gus', 'gus-pw', { from: '127.0.0.90', deviceId: 'gus-phone' }));
+    for (let i = 0; i < 5; i++) await login(gw.url, 'gus', `spread-${i}`, { from: `127.0.2.${10 + i}` });
+    expect((await bans()).some((b) => b.scope === 'user' && b.user === 'gus')).toBe(true);
+    const tv = await raw(gw.url, '/QuickConnect/Initiate', { method: 'POST', from: '127.0.0.91', headers: { authorization: mbHeader('living-room-tv', undefined, 'Jellyfin Android TV') } });
+    expect(tv.status, tv.text).toBe(200);
+    const code = (tv.json as { Code: string }).Code;
+    const lookup = await api(gw.url, `/Pair/Lookup?code=${code}`, phone, { from: '127.0.0.90' });
+    expect(lookup.status, lookup.text).toBe(200);
   });
 });
 
