@@ -54,4 +54,18 @@ describe("the owner's phone at a banned address", () => {
     expect(released.status, released.text).toBe(200);
     expect((released.json as { User: { Name: string } }).User.Name).toBe('alice');
   });
+
+  it("a passkey still signs its owner in while someone's wrong codes pause the account's codes", async () => {
+    const userId = (await w.gw.gateway.users.byName('alice'))!.id;
+    // Ten wrong codes (someone typing at her account) pause its code checks.
+    for (let i = 0; i < 10; i++) await w.gw.gateway.services.factors.attempts.fail(userId);
+    const held = await passwordLogin(w, 'alice', 'alice-pw', { deviceId: 'alice-tablet', from: WEB_IP });
+    const { challengeId } = SecondFactorRequiredSchema.parse(held.json);
+    expect(await w.gw.gateway.services.factors.attempts.lockedUntil(userId)).toBeGreaterThan(w.clock.now());
+    const options = await call(w, 'POST', '/JellyfinSecurity/VerifyPasskey/Options', { from: WEB_IP, body: { challengeId } });
+    expect(options.status, options.text).toBe(200);
+    const passed = await call(w, 'POST', '/JellyfinSecurity/VerifyPasskey', { from: WEB_IP, body: { challengeId, response: alice.key.get(options.json as never) } });
+    expect(passed.status, passed.text).toBe(200);
+    expect((passed.json as { User: { Name: string } }).User.Name).toBe('alice');
+  });
 });
