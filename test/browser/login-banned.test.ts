@@ -73,6 +73,14 @@ describe('the pages while the address is banned', () => {
       await expect.poll(async () => (await p.locator('h1, h2').count()) > 0, POLL).toBe(true);
       const body = (await p.locator('body').innerText()).trim();
       expect(body.startsWith('{'), `${path}: ${body.slice(0, 80)}`).toBe(false);
+      if (path.includes('/app')) {
+        // The Authenticator's own sign-in says the ban's words too.
+        await p.getByLabel('User name').fill('kim');
+        await p.getByLabel('Password').fill('kim-pw');
+        await p.getByRole('button', { name: 'Sign in' }).click();
+        await expect.poll(async () => (await p.locator('body').innerText()).includes('Devices that are already signed in keep working'), POLL).toBe(true);
+        await screenshot(p, 'app-banned-phone');
+      }
     }
     // The TV page says the ban's own words (how long, what to do next).
     await expect.poll(async () => (await p.locator('body').innerText()).includes('Devices that are already signed in keep working'), POLL).toBe(true);
