@@ -218,7 +218,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.on('error', (e: Error) => log.debug?.(`connection: ${e.message}`));
   app.use(errorHandler(log));
   app.use(clientAddress(trustedProxies, forwardedHeader)); // 1. the real client address
-  app.use(guardAddress(guard, paths)); //                      …and a banned address is refused before anything else
+  app.use(guardAddress(guard, paths, config.BaseUrl)); //      …and a banned address is refused before anything else
   app.use(normalizeRoute(paths)); //                           2. the one path normalizer
   app.use(credential()); //                                    3. the one credential reader, all five forms
   app.use(ours(router.routes() as GatewayMiddleware, notOurs)); // 4. the gateway's own routes, never forwarded

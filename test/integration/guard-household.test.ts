@@ -139,6 +139,13 @@ describe('a ban stops guesses and anonymous traffic, never a verified session', 
     const options = await raw(gw.url, '/JellyfinSecurity/LoginOptions', { from: home });
     expect(options.status).toBe(429);
     expect(options.json).toMatchObject({ error: 'address_banned' });
+    // Any other page a browser opens (jellyfin-web) is still refused, but in words, never raw JSON.
+    const web = await raw(gw.url, '/web/', { from: home, headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(web.status).toBe(429);
+    expect(web.headers['content-type']).toMatch(/text\/html/);
+    expect(web.text).toContain('Devices that are already signed in keep working');
+    expect(web.text).toContain('href="/JellyfinSecurity/login/"');
+    expect(jf.requests.some((r) => r.url.startsWith('/web'))).toBe(false);
     // Not a way around the ban for anything else under our prefix.
     expect((await raw(gw.url, '/JellyfinSecurity/login', { method: 'POST', from: home })).status).toBe(429);
   });
