@@ -6,7 +6,7 @@
 #   deploy/image-build.sh build SRC_DIR APP_DIR
 #     1. dependencies for building (npm ci) unless SRC_DIR/node_modules exists already
 #     2. build: the PWA (vite) and the server as bundled JavaScript (esbuild) into SRC_DIR/dist
-#     3. pack: npm pack, the release tarball (bin/, dist/, deploy/, pwa/login/inject.js, pwa/pair/, README.md)
+#     3. pack: npm pack, the release tarball (bin/, dist/, deploy/, pwa/login/inject.js, pwa/pair/, pwa/sso/, README.md)
 #     4. unpack into APP_DIR and install the production dependencies only (npm ci --omit=dev): no
 #        TypeScript, no tsx, no Vite in the result
 #     5. check: `jellyguard --version` runs from APP_DIR

@@ -20,6 +20,7 @@ import { tokenGate } from './gate/middleware.ts';
 import { handleUpgrade } from './upgrade.ts';
 import { fastPath } from './fast-path.ts';
 import { apiKeyChanges } from './gate/api-key-changes.ts';
+import { LAN_TRUSTED_ROUTES, administratorRequired } from './gate/credential-required.ts';
 import { drainable } from './shutdown.ts';
 import { Health } from './health/index.ts';
 import { passwordLogin } from './login/password.ts';
@@ -194,8 +195,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     ['/users/authenticatewithquickconnect', quickConnect.exchange],
     ['/quickconnect/initiate', quickConnect.initiate],
   ];
+  const administratorOnly = administratorRequired({ gate, users, jellyfin });
   const afterTheGate: InterceptTable = [
     // interceptors that act for a verified session
+    // Jellyfin trusts its LAN here — and behind the gateway everyone looks like the LAN: an administrator only
+    ...LAN_TRUSTED_ROUTES.map((r) => [r, administratorOnly] as const),
     ['/quickconnect/authorize', pairing.authorizeInterceptor(quickConnect.authorize)], // a step-up action
     ['/sessions/logout', logout({ ...loginDeps, audit })],
     // a password change checks the current password: counted like a sign-in; other sessions signed out
@@ -217,20 +221,21 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Errors after a response began (a client gone, a request body timed out) go to the log, not stderr.
   app.on('error', (e: Error) => log.debug?.(`connection: ${e.message}`));
   app.use(errorHandler(log));
-  app.use(clientAddress(trustedProxies, forwardedHeader)); // 1. the real client address
+  app.use(clientAddress(trustedProxies, forwardedHeader)); //   the real client address
   app.use(guardAddress(guard, paths, config.BaseUrl)); //      …and a banned address is refused before anything else
-  app.use(normalizeRoute(paths)); //                           2. the one path normalizer
-  app.use(credential()); //                                    3. the one credential reader, all five forms
-  app.use(ours(router.routes() as GatewayMiddleware, notOurs)); // 4. the gateway's own routes, never forwarded
-  app.use(intercept(beforeTheGate)); //                        5. anonymous login exchanges
-  app.use(tokenGate(gate)); //                                 6. the token gate
-  app.use(intercept(afterTheGate)); //                         7. interceptors that act for a verified session
-  app.use(proxyToJellyfin(proxy)); //                          8. everything else, streamed
+  app.use(normalizeRoute(paths)); //                           the one path normalizer
+  app.use(credential()); //                                    the one credential reader, all five forms
+  app.use(ours(router.routes() as GatewayMiddleware, notOurs)); // the gateway's own routes, never forwarded
+  app.use(intercept(beforeTheGate)); //                        anonymous login exchanges
+  app.use(tokenGate(gate)); //                                 the token gate
+  app.use(intercept(afterTheGate)); //                         interceptors that act for a verified session
+  app.use(proxyToJellyfin(proxy)); //                          everything else, streamed
 
   // Most requests need nothing from the gateway but the gate. They take a short path (server/fast-path.ts):
-  // steps 1, 2, 3 and 6 as the same functions, the checks of steps 4, 5 and 7 (ours? intercepted?), then
-  // step 8 — with no Koa context. Any other request (banned, unreadable path, ours, intercepted, a token
-  // memory cannot vouch for) goes through the pipeline above, which runs every step from the start.
+  // the client address, the path normalizer, the credential reader and the token gate as the same
+  // functions, the checks "ours?" and "intercepted?" on the tables above, then the proxy — with no Koa
+  // context. Any other request (banned, unreadable path, ours, intercepted, a token memory cannot vouch
+  // for) goes through the pipeline above, which runs every step from the start.
   const handle = fastPath(
     { trustedProxies, forwardedHeader, guard, paths, intercepted: [beforeTheGate, afterTheGate], gate, proxy },
     app.callback(),

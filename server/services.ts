@@ -41,6 +41,7 @@ export interface Services {
   apiKeys: ApiKeyCache;
   gate: TokenGate;
   quickConnect: QuickConnectInterceptor;
+  /** The password login's checks, in order (server/login/policy.ts). */
   loginHooks: LoginHooks;
   /** The audit log (server/audit): `record` never blocks; query, export, verify. */
   audit: AuditLog;
@@ -50,9 +51,9 @@ export interface Services {
   factors: Factors;
   /** Logins held until a second factor (server/login/challenge-store.ts). */
   challenges: LoginChallenges;
-  /** The login decision after a correct password; other concerns add bypass steps to `steps`. */
+  /** The login decision after a correct password: the policy table's `decide` steps, run in order. */
   secondFactor: SecondFactorPolicy;
-  /** Where wrong second-factor codes are reported; a no-op until the brute-force guard replaces it. */
+  /** Where wrong second-factor codes are reported (the guard). */
   factorFailures: FailureRecorder;
   /** Fresh proofs for sensitive actions, bound to one session and spent once (server/stepup). */
   stepUp: StepUp;

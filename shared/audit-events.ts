@@ -84,6 +84,7 @@ export const AUDIT_EVENTS = [
   'approval.failure', // an assertion for an approval was refused (detail.reason, attemptsLeft)
   'login.approval.held', // a native client's login is held open while the phone is asked
   'login.approval.timeout', // the hold ended unanswered: 401, the approval stays open (approve-then-retry)
+  'login.phone.requested', // the login page asked to sign in by phone with a user name alone (detail.asked: a phone was asked)
   'account.held', // after ReportsBeforeHold reports in a day, password logins wait for the phone (detail.reports)
   'account.released', // the phone approved a login: the hold on the account was lifted
   'phone.enrolled', // a phone was enrolled (its passkey and push subscription)

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { ENDPOINTS, gatewayPath, pathOf } from '../../shared/api/endpoints.ts';
-import type { LoginApprovalPending, LoginApprovalStarted } from '../../shared/api/approvals.ts';
+import type { LoginApprovalPending, LoginApprovalStarted, PhoneSignInStarted } from '../../shared/api/approvals.ts';
 import type { TotpEnrollment } from '../../shared/api/factors.ts';
 import { ChallengeSchema, ChallengeStateSchema, type Challenge, type ChallengeState } from '../common/challenge.ts';
 import { ApiError, errorBodyOf, retryAfterOf } from '../common/errors.ts';
@@ -180,6 +180,48 @@ export class LoginApi {
    * Wait (long poll, up to `waitSeconds`) for the phone: Jellyfin's AuthenticationResult once approved,
    * or still pending. A denied, reported or expired approval is an ApiError (410).
    */
+  /**
+   * Sign in with the phone alone: the 2 digits to show and the request to wait for. The answer is the same
+   * whether or not the user exists or has a phone (a request that asked nobody just never completes).
+   */
+  async startPhoneSignIn(userName: string, authorization: string): Promise<PhoneSignInStarted> {
+    const e = ENDPOINTS.PhoneSignIn;
+    const res = await this.send(LoginApi.at(pathOf(e)), {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/json', authorization },
+      body: JSON.stringify({ userName }),
+    });
+    if (!res.ok) throw await LoginApi.failure(res);
+    const parsed = e.response.safeParse(await LoginApi.json(res));
+    if (!parsed.success) throw badResponse(res.status);
+    return parsed.data;
+  }
+
+  /** Wait (long poll) for the phone: Jellyfin's AuthenticationResult of a new session once approved. */
+  async phoneSignInStatus(
+    requestId: string,
+    waitSeconds: number,
+    authorization: string,
+    signal: AbortSignal,
+  ): Promise<{ kind: 'signed_in'; result: unknown } | { kind: 'pending'; pending: LoginApprovalPending }> {
+    const e = ENDPOINTS.PhoneSignInStatus;
+    const res = await this.send(LoginApi.at(pathOf(e)), {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/json', authorization },
+      body: JSON.stringify({ requestId, waitSeconds }),
+      signal,
+    });
+    if (!res.ok) throw await LoginApi.failure(res);
+    const body = await LoginApi.json(res);
+    if (res.status === 202) {
+      const pending = e.response.safeParse(body);
+      if (!pending.success) throw badResponse(res.status);
+      return { kind: 'pending', pending: pending.data };
+    }
+    if (body === undefined) throw badResponse(res.status);
+    return { kind: 'signed_in', result: body };
+  }
+
   async phoneApprovalStatus(
     challengeId: string,
     waitSeconds: number,

@@ -29,6 +29,7 @@ export type Step =
   | { kind: 'factor'; challenge: ChallengeInfo; method: FactorMethod }
   | { kind: 'enroll'; challenge: ChallengeInfo; mode: 'choose' | 'totp' | 'passkey'; enrollment: TotpEnrollment | null }
   | { kind: 'codes'; challenge: ChallengeInfo; codes: string[] }
+  | { kind: 'phone'; userName: string }
   | { kind: 'done'; userName: string };
 
 const TITLES: Record<Step['kind'], string> = {
@@ -39,6 +40,7 @@ const TITLES: Record<Step['kind'], string> = {
   factor: 'Two-step verification',
   enroll: 'Set up two-step verification',
   codes: 'Recovery codes',
+  phone: 'Approve on your phone',
   done: 'Signed in',
 };
 
@@ -188,6 +190,61 @@ export class LoginPage {
       if (outcome.kind === 'signed_in') this.#finish(outcome.result);
       else await this.#enterChallenge(outcome.challenge.challengeId);
     });
+  }
+
+  /** The browser's own identity at Jellyfin: the session is opened for it. */
+  #authorization(): string {
+    const { storage, userAgent } = this.#env;
+    return authorizationHeader({
+      deviceName: browserDeviceName(userAgent),
+      deviceId: browserDeviceId(storage, userAgent, this.#now()),
+      version: this.server.Version ?? '',
+    });
+  }
+
+  // ── Approve on my phone, with the user name alone ──
+
+  /** Ask the user's phone; the page cannot tell (and never says) whether the user has one. */
+  signInByPhone(user: string): void {
+    if (!user.trim()) {
+      this.error = 'Enter your user name first.';
+      return;
+    }
+    this.username = user.trim();
+    this.#stopPhone();
+    const poll = new AbortController();
+    this.#phonePoll = poll;
+    this.error = null;
+    this.info = null;
+    this.step = { kind: 'phone', userName: this.username };
+    this.phone = { state: 'starting', number: null, pushed: false, pushSkipped: null };
+    void (async () => {
+      const authorization = this.#authorization();
+      try {
+        const started = await this.#env.api.startPhoneSignIn(this.username, authorization);
+        if (poll.signal.aborted) return;
+        this.phone = { state: 'waiting', number: started.number, pushed: false, pushSkipped: null };
+        while (!poll.signal.aborted) {
+          const asked = this.#now();
+          const answer = await this.#env.api.phoneSignInStatus(started.requestId, 25, authorization, poll.signal);
+          if (poll.signal.aborted) return;
+          if (answer.kind === 'signed_in') {
+            this.#phonePoll = null;
+            this.#finish(answer.result);
+            return;
+          }
+          if (this.#now() - asked < 1000) await pause(2000, poll.signal);
+        }
+      } catch (e) {
+        if (poll.signal.aborted) return;
+        this.#phonePoll = null;
+        const p = describeProblem(e);
+        if (p.restart) return this.#fail(e); // denied or reported on the phone: back to the start
+        const over = e instanceof ApiError && (e.code === 'approval_expired' || e.code === 'no_approval' || e.code === 'challenge_over');
+        this.phone = { state: over ? 'expired' : 'stalled', number: null, pushed: false, pushSkipped: null };
+        this.error = p.message;
+      }
+    })();
   }
 
   restart(): void {

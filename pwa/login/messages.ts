@@ -28,6 +28,13 @@ const SERVER_WORDED = new Set([
   'challenge_state',
   'quick_connect_not_approved',
   'account_held',
+  // a session the gateway could not mint (sign-in by phone alone): the server says what to tell the admin
+  'quick_connect_disabled',
+  'sso_needs_api_key',
+  'user_disabled',
+  'user_unknown',
+  'mint_failed',
+  'cannot_save_signin',
 ]);
 
 const RESTART = new Set(['challenge_failed', 'challenge_expired', 'challenge_over', 'unknown_challenge']);

@@ -23,6 +23,8 @@ import { mountRoutes, type Feature } from './route.ts';
 import { routeTable, type RouteHandlers } from './routes.ts';
 import { stepUpGiven, stepUpHandlers } from './stepup.ts';
 import { ssoHandlers } from './sso.ts';
+import { phoneSignInHandlers } from './phone-signin.ts';
+import { PhoneSignIn } from '../approvals/signin.ts';
 
 export const PWA_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
 
@@ -38,6 +40,10 @@ export function gatewayRouter(services: Services) {
 
   const challenge = new ChallengeService({ config, factors, challenges: s.challenges });
   const changed = changeRecorder({ stepUp, factorChanges: s.factorChanges, users });
+  const phoneSignIn = new PhoneSignIn({
+    engine: s.approvals, users, minter: s.minter, key: s.keys.encryptionKey, clock: s.clock, config,
+    allowedIps: (userId) => s.guard.allowedIps(userId), audit: (e) => s.approvals.audit(e),
+  });
 
   const handlers: RouteHandlers = {
     operations: operationsHandlers({ config, health: s.health, metrics: s.metrics }),
@@ -62,6 +68,7 @@ export function gatewayRouter(services: Services) {
     loginPage: loginPageHandlers(config.BaseUrl, (m) => s.log.warn(m)),
     app: authenticatorAppHandlers(config.BaseUrl, PWA_DIST),
     sso: ssoHandlers({ config, sso: s.sso }),
+    phoneSignIn: phoneSignInHandlers({ signIn: phoneSignIn, approvals: s.approvals }),
   };
 
   const off: Record<Feature, () => HttpError | undefined> = {

@@ -17,6 +17,7 @@ import type { pairingHandlers } from './pairing.ts';
 import type { authenticatorAppHandlers } from './pwa.ts';
 import type { stepUpHandlers } from './stepup.ts';
 import type { ssoHandlers } from './sso.ts';
+import type { phoneSignInHandlers } from './phone-signin.ts';
 import { userIdParam } from './admin-users.ts';
 import { ADMIN, PUBLIC, SESSION, feature, route, stepUp, type ParamRule, type Route } from './route.ts';
 
@@ -52,6 +53,7 @@ export interface RouteHandlers {
   loginPage: ReturnType<typeof loginPageHandlers>;
   app: ReturnType<typeof authenticatorAppHandlers>;
   sso: ReturnType<typeof ssoHandlers>;
+  phoneSignIn: ReturnType<typeof phoneSignInHandlers>;
 }
 
 /** An id in a path that is not even well-formed names nothing: the same 404 as an unknown one. */
@@ -156,6 +158,8 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.PushConfig, PUBLIC, h.approvals.pushConfig),
     route(E.ApprovalsLogin, PUBLIC, h.approvals.startLogin),
     route(E.ApprovalsLoginStatus, PUBLIC, h.approvals.loginStatus),
+    route(E.PhoneSignIn, PUBLIC, h.phoneSignIn.start), // the same answer for every user name
+    route(E.PhoneSignInStatus, PUBLIC, h.phoneSignIn.status), // the sealed request id is the bearer
     route(E.Approval, PUBLIC, h.approvals.get, { approvalId }),
     route(E.ApprovalOptions, PUBLIC, h.approvals.options, { approvalId }),
     route(E.ApprovalApprove, PUBLIC, h.approvals.approve, { approvalId }), // a passkey assertion is the proof

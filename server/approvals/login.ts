@@ -8,6 +8,7 @@ import { addressKey } from '../guard/subjects.ts';
 import { LoginChallenges, type ChallengeRow } from '../login/challenge-store.ts';
 import { jsonResponse } from '../login/challenge.ts';
 import { loginPeople, type ChallengeMethods, type LoginFacts, type LoginStep, type StepOutcome } from '../login/hooks.ts';
+import { holdSecondsFor } from './client-timeouts.ts';
 import { CHALLENGE_CLIENTS, type LoginApprovalStarted, type PushSkipped } from '../../shared/api/approvals.ts';
 import type { ApprovalRow } from './record.ts';
 import type { ApprovalStore } from './store.ts';
@@ -203,8 +204,10 @@ export class PhoneLogin {
         })
       ).row;
     }
-    const holdMs = this.deps.config.HoldSeconds * 1000;
-    this.deps.audit({ type: 'login.approval.held', outcome: 'info', ...who, detail: { approval: short(approval.id), reused, holdSeconds: this.deps.config.HoldSeconds } });
+    // Never longer than this client waits for a login answer (server/approvals/client-timeouts.ts).
+    const holdSeconds = holdSecondsFor(who.client, this.deps.config.HoldSeconds);
+    const holdMs = holdSeconds * 1000;
+    this.deps.audit({ type: 'login.approval.held', outcome: 'info', ...who, detail: { approval: short(approval.id), reused, holdSeconds } });
 
     // Wait: the approval's decision resolves the promise; the deadline is on the injected clock.
     const gone = new AbortController();

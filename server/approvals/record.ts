@@ -118,6 +118,7 @@ export function describe(row: ApprovalRow): { title: string; body: string } {
   const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
   switch (row.kind) {
     case 'login':
+    case 'signin':
       return { title: clip(`Sign in as ${row.user_name}?`, 80), body: clip(`${device} · ${tail}`, 180) };
     case 'pairing':
       return { title: clip(`Pair a device for ${row.user_name}?`, 80), body: clip(`${a.action ?? device} · ${tail}`, 180) };

@@ -186,7 +186,7 @@ export const configSchema = z
     PairingCodeExpiration: z.number().int().min(30).max(3600).default(300),
 
     // ── Push approval: the Authenticator's phones (server/approvals, server/push) ──
-    /** Seconds a native client's login (TV, Kodi, apps) is held open while the phone is asked; 0 = answer 401 at once (approve-then-retry only). */
+    /** Seconds a native client's login (TV, Kodi, apps) is held open while the phone is asked, at most: never past that client's own login timeout (server/approvals/client-timeouts.ts); 0 = answer 401 at once (approve-then-retry only). */
     HoldSeconds: z.number().int().min(0).max(120).default(25),
     /** Seconds an approval waits for the phone; once approved, the same user and DeviceId may log in again (approve-then-retry) for this long. */
     ApprovalSeconds: z.number().int().min(30).max(3600).default(120),

@@ -1,7 +1,7 @@
 import type { GatewayContext, GatewayMiddleware } from '../context.ts';
-import { UpstreamError, type BufferedResponse, type JellyfinProxy } from './proxy.ts';
+import type { BufferedResponse, JellyfinProxy } from './proxy.ts';
 import { forwardInfo, headersForUpstream } from './forwarding.ts';
-import { relay } from '../login/relay.ts';
+import { relay, relayUpstreamError } from '../login/relay.ts';
 import { publicOrigin } from '../pairing/page.ts';
 
 /**
@@ -52,13 +52,7 @@ export function systemInfoAddresses(deps: SystemInfoDeps): GatewayMiddleware {
     try {
       res = await deps.proxy.request({ method: 'GET', path: url, headers, maxResponseBytes: MAX_INFO_BYTES });
     } catch (err) {
-      if (!(err instanceof UpstreamError)) throw err;
-      ctx.status = err.status;
-      ctx.set('cache-control', 'no-store');
-      ctx.body = err.status === 504
-        ? { error: 'upstream_timeout', message: 'Jellyfin did not answer in time.' }
-        : { error: 'upstream_unavailable', message: 'Jellyfin could not be reached.' };
-      return;
+      return relayUpstreamError(ctx, err);
     }
     const type = res.headers['content-type'];
     const contentType = (Array.isArray(type) ? type[0] : type) ?? '';

@@ -1,8 +1,8 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { GatewayContext, GatewayMiddleware } from '../context.ts';
-import { UpstreamError, type BufferedResponse, type JellyfinProxy } from '../jellyfin/proxy.ts';
+import type { BufferedResponse, JellyfinProxy } from '../jellyfin/proxy.ts';
 import { forwardInfo, headersForUpstream, relayableResponseHeaders } from '../jellyfin/forwarding.ts';
-import { relay } from './relay.ts';
+import { relay, relayUpstreamError } from './relay.ts';
 
 /**
  * jellyfin-web's `/web/index.html` (and `/web/`, `/web`, in every path variant: the intercept table
@@ -100,13 +100,7 @@ export function webIndex(deps: WebIndexDeps): GatewayMiddleware {
       // HEAD is asked as GET: the answer's length is the length of the page with the tag.
       res = await deps.proxy.request({ method: 'GET', path: url, headers, maxResponseBytes: MAX_INDEX_BYTES });
     } catch (err) {
-      if (!(err instanceof UpstreamError)) throw err;
-      ctx.status = err.status;
-      ctx.set('cache-control', 'no-store');
-      ctx.body = err.status === 504
-        ? { error: 'upstream_timeout', message: 'Jellyfin did not answer in time.' }
-        : { error: 'upstream_unavailable', message: 'Jellyfin could not be reached.' };
-      return;
+      return relayUpstreamError(ctx, err);
     }
     const type = header(res, 'content-type') ?? '';
     if (res.status !== 200 || !/^\s*text\/html\b/i.test(type)) return relay(ctx, res);

@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../root.ts';
  * nothing inline, so a strict Content-Security-Policy holds), no Referer sent onwards (the callback URL
  * carries the provider's code).
  */
-const SCRIPT_BODY = readFileSync(path.join(PACKAGE_ROOT, 'server', 'sso', 'page', 'complete.js'));
+const SCRIPT_BODY = readFileSync(path.join(PACKAGE_ROOT, 'pwa', 'sso', 'complete.js'));
 export const COMPLETE_SCRIPT = {
   body: SCRIPT_BODY,
   etag: `"${createHash('sha256').update(SCRIPT_BODY).digest('base64url').slice(0, 22)}"`,

@@ -380,7 +380,7 @@ export interface PhonesTable {
   device_id: string | null;
 }
 
-export type ApprovalKindColumn = 'login' | 'pairing' | 'stepup' | 'newdevice' | 'change';
+export type ApprovalKindColumn = 'login' | 'pairing' | 'stepup' | 'newdevice' | 'change' | 'signin';
 export type ApprovalStatusColumn = 'pending' | 'approved' | 'denied' | 'reported' | 'expired';
 
 export interface ApprovalsTable {

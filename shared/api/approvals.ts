@@ -87,7 +87,7 @@ export const CHALLENGE_CLIENTS = ['Jellyfin Web', 'Jellyguard Authenticator', 'J
 // ── Approvals ─────────────────────────────────────────────────────────────────────────────────────────
 
 export const ApprovalIdSchema = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'must be an approval id');
-export const APPROVAL_KINDS = ['login', 'pairing', 'stepup', 'newdevice', 'change'] as const;
+export const APPROVAL_KINDS = ['login', 'pairing', 'stepup', 'newdevice', 'change', 'signin'] as const;
 export const ApprovalKindSchema = z.enum(APPROVAL_KINDS);
 export type ApprovalKind = z.infer<typeof ApprovalKindSchema>;
 export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'reported', 'expired'] as const;
@@ -207,6 +207,39 @@ export const LoginApprovalPendingSchema = z.object({
   expiresAt: z.iso.datetime(),
 });
 export type LoginApprovalPending = z.infer<typeof LoginApprovalPendingSchema>;
+
+// ── Sign in with the phone alone (a user name, no password) ──────────────────────────────────────────
+//
+//   POST Approvals/SignIn         PhoneSignInRequest        → PhoneSignInStarted (the 2 digits to show, and the
+//        request's id: the page's bearer). The browser's Authorization header names its Client, Device,
+//        DeviceId and Version (the session is opened for them). The answer is the same for every user name:
+//        an unknown user, or one without a phone, gets a request that never completes and expires.
+//        429 too_many_requests: too many requests from this address or for this user name.
+//   POST Approvals/SignIn/Status  PhoneSignInStatusRequest  → 200 Jellyfin's AuthenticationResult once approved
+//        (store it like jellyfin-web); 202 LoginApprovalPending while pending (waitSeconds long-polls);
+//        410 approval_denied | approval_reported | approval_expired | challenge_over (already used);
+//        404 no_approval (not a request of this browser).
+
+export const PhoneSignInRequestSchema = z.object({ userName: z.string().trim().min(1, 'enter your user name').max(256, 'That user name is too long.') });
+export type PhoneSignInRequest = z.infer<typeof PhoneSignInRequestSchema>;
+
+/** The request's id: sealed by the server, opaque to the page. */
+export const PhoneSignInIdSchema = z.string().min(1).max(4096);
+
+export const PhoneSignInStartedSchema = z.object({
+  status: z.literal('pending'),
+  requestId: PhoneSignInIdSchema,
+  /** Show these 2 digits: the phone offers 3 numbers, the user picks this one. */
+  number: MatchNumberSchema,
+  expiresAt: z.iso.datetime(),
+});
+export type PhoneSignInStarted = z.infer<typeof PhoneSignInStartedSchema>;
+
+export const PhoneSignInStatusRequestSchema = z.object({
+  requestId: PhoneSignInIdSchema,
+  waitSeconds: z.number().int().min(0).max(MAX_WAIT_SECONDS).default(0),
+});
+export type PhoneSignInStatusRequest = z.input<typeof PhoneSignInStatusRequestSchema>;
 
 // ── Push ──────────────────────────────────────────────────────────────────────────────────────────────
 

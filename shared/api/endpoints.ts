@@ -36,6 +36,9 @@ import {
   LoginApprovalRequestSchema,
   LoginApprovalStartedSchema,
   LoginApprovalStatusRequestSchema,
+  PhoneSignInRequestSchema,
+  PhoneSignInStartedSchema,
+  PhoneSignInStatusRequestSchema,
   MyDevicesSchema,
   PhoneInfoSchema,
   PushConfigSchema,
@@ -221,6 +224,9 @@ export const ENDPOINTS = {
   ApprovalsLogin: endpoint('POST', '/Approvals/Login', { body: LoginApprovalRequestSchema, response: LoginApprovalStartedSchema }),
   // 202 LoginApprovalPending while waiting; 200 Jellyfin's AuthenticationResult once approved.
   ApprovalsLoginStatus: endpoint('POST', '/Approvals/Login/Status', { body: LoginApprovalStatusRequestSchema, response: LoginApprovalPendingSchema, answers: 'auth' }),
+  // Sign in with the phone alone: the same answer for every user name; 200 AuthenticationResult once approved.
+  PhoneSignIn: endpoint('POST', '/Approvals/SignIn', { body: PhoneSignInRequestSchema, response: PhoneSignInStartedSchema }),
+  PhoneSignInStatus: endpoint('POST', '/Approvals/SignIn/Status', { body: PhoneSignInStatusRequestSchema, response: LoginApprovalPendingSchema, answers: 'auth' }),
   Approval: endpoint('GET', '/Approvals/:approvalId', { response: ApprovalViewSchema }),
   ApprovalOptions: endpoint('POST', '/Approvals/:approvalId/Options', { response: WebAuthnOptionsSchema }),
   ApprovalApprove: endpoint('POST', '/Approvals/:approvalId/Approve', { body: ApproveRequestSchema, response: ApprovalViewSchema }),

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { heldToken } from './factors-helpers.ts';
 import {
@@ -21,6 +22,7 @@ import {
   type World,
 } from './approvals-helpers.ts';
 import { raw } from './guard-helpers.ts';
+import { jellyfinClient } from '../helpers/sdk.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -136,6 +138,24 @@ describe('a TV signs in with a tap on the phone', () => {
     expect((await approvalRow(w, id)).status).toBe('expired');
     expect(types(w)).toContain('approval.expired');
     expect((await tap(w, alice, id)).status).toBe(410);
+  });
+
+  it('each client is held only as long as it waits for a login answer (Kodi gives up after 10 s): its hold ends first', async () => {
+    for (const [client, seconds] of [['Kodi', 8], ['Findroid', 8], ['Swiftfin tvOS', 18], ['Jellyfin Android TV', 25], ['Infuse-Direct', 8]] as const) {
+      const api = jellyfinClient(w.gw.url, { client, device: 'Living room', deviceId: `hold-${client}` });
+      api.axiosInstance.defaults.httpAgent = new http.Agent({ localAddress: TV_IP });
+      const login = sdkLogin(api, 'alice', 'alice-pw');
+      const id = await held(w, alice);
+      expect(w.audit.findLast((e) => e.type === 'login.approval.held')?.detail, client).toMatchObject({ holdSeconds: seconds });
+      await advance(w, (seconds - 1) * 1000);
+      expect(w.gw.gateway.services.approvals.waiters.count(id), client).toBe(1); // still held
+      await advance(w, 1000);
+      const res = await login;
+      expect(res.status, client).toBe(401); // the gateway's answer, before the client's own timeout
+      expect(res.data).toMatchObject({ error: 'approval_pending' });
+      expect((await approvalRow(w, id)).status).toBe('pending'); // approve-then-retry still works
+      await freshBudget(w);
+    }
   });
 
   it('approve-then-retry: approved after the hold, the next attempt of the same device succeeds without a new push', async () => {

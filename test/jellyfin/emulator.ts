@@ -90,6 +90,8 @@ export interface Emulator {
   isTokenValid(token: string): boolean;
   /** Every request the emulator received (WebSocket upgrades included). */
   requests: Array<{ method: string; url: string; headers: Record<string, string | string[] | undefined> }>;
+  /** POST System/Restart requests Jellyfin carried out. */
+  readonly restarts: number;
   /** Hits on the password-login endpoints (AuthenticateByName and /Users/{id}/Authenticate), any outcome. */
   loginAttempts: number;
   /** The network configuration, changeable at run time (as the dashboard would). */
@@ -147,6 +149,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   const requests: Emulator['requests'] = [];
   let loginAttempts = 0;
+  let restarts = 0;
   let localAddress = '';
 
   /** ForwardedHeadersMiddleware: walk X-Forwarded-For from the right while the peer is a known proxy. */
@@ -158,10 +161,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   }
 
   /** [Authorize] policies: no identity → 401 (challenge), identity without the role → 403 (forbid). */
-  function authorize(policy: Policy, p: Principal): Reply | null {
+  function authorize(policy: Policy, p: Principal, remoteIp: string): Reply | null {
     if (policy === 'anonymous') return null;
+    // LocalAccessHandler: NetworkManager.IsInLocalNetwork(remote IP) — loopback and private ranges by default.
+    if (policy === 'localAccessOrElevated' && isInLocalNetwork(remoteIp)) return null;
     if (p.kind !== 'authenticated') return emptyReply(401);
-    if (policy === 'elevated' && !p.isAdministrator) return emptyReply(403);
+    if ((policy === 'elevated' || policy === 'localAccessOrElevated') && !p.isAdministrator) return emptyReply(403);
     return null;
   }
 
@@ -242,7 +247,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
       const match = matchRoute(path, method, version);
       if (match.kind === 'matched') {
-        const denied = authorize(match.route.policy, principal);
+        const denied = authorize(match.route.policy, principal, remoteIp);
         if (denied) return reply(denied);
       }
 
@@ -275,6 +280,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         credentials: () => readCredentials(headers, query, rules),
         countLoginAttempt: () => {
           loginAttempts++;
+        },
+        restart: () => {
+          restarts++;
         },
         namedConfiguration: (key) => (key.toLowerCase() === 'network' ? network : undefined),
       };
@@ -394,6 +402,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     requests,
     network,
+    get restarts() {
+      return restarts;
+    },
     get loginAttempts() {
       return loginAttempts;
     },
@@ -440,4 +451,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
   };
   return emulator;
+}
+
+/** NetworkManager.IsInLocalNetwork with no LocalNetworkSubnets configured: loopback and the private ranges. */
+function isInLocalNetwork(ip: string): boolean {
+  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  if (/^127\./.test(v4) || /^10\./.test(v4) || /^192\.168\./.test(v4) || /^172\.(1[6-9]|2\d|3[01])\./.test(v4)) return true;
+  const l = ip.toLowerCase();
+  return l === '::1' || /^f[cd][0-9a-f]{2}:/.test(l) || /^fe[89ab][0-9a-f]:/.test(l);
 }

@@ -22,7 +22,11 @@ import { isValidUsername, lockoutFromPolicy, type JellyfinState, type Principal,
 import { DotnetException, emptyReply, jsonReply, problemReply, type JsonProfile, type Reply } from './wire.ts';
 
 /** Jellyfin.Api/Constants/Policies.cs, reduced to what changes the answer here. */
-export type Policy = 'anonymous' | 'default' | 'elevated';
+/**
+ * 'localAccessOrElevated' (LocalAccessOrRequiresElevation, only POST System/Restart): an administrator, or
+ * ANY request whose remote address is in the LAN — no token needed ("Loopback will be on LAN").
+ */
+export type Policy = 'anonymous' | 'default' | 'elevated' | 'localAccessOrElevated';
 
 export interface RequestContext {
   st: JellyfinState;
@@ -43,6 +47,8 @@ export interface RequestContext {
   /** AuthorizationContext.GetAuthorizationInfo(Request) re-read with the decoded query (controllers call it). */
   credentials(): RequestCredentials;
   countLoginAttempt(): void;
+  /** IApplicationHost.NotifyPendingRestart + Restart: counted, nothing restarts. */
+  restart(): void;
   /** IConfigurationManager.GetConfiguration(key): a named configuration ("network"), or undefined. */
   namedConfiguration(key: string): unknown;
 }
@@ -491,6 +497,16 @@ export const routes: Route[] = [
   },
 
   // ----- SystemController, BrandingController -----
+  {
+    // SystemController.RestartApplication: [Authorize(Policy = LocalAccessOrRequiresElevation)] → 204.
+    methods: ['POST'],
+    template: 'System/Restart',
+    policy: 'localAccessOrElevated',
+    handle: (ctx) => {
+      ctx.restart();
+      return emptyReply(204);
+    },
+  },
   {
     methods: ['GET'],
     template: 'System/Info/Public',

@@ -79,11 +79,12 @@ describe('the release build', () => {
     expect(existsSync(path.join(app, 'dist', 'server', 'cli.js'))).toBe(true);
     expect(existsSync(path.join(app, 'dist', 'pwa', 'index.html'))).toBe(true);
     // No TypeScript sources (only the static files served without a build: pwa/login/inject.js and the
-    // pairing page's pwa/pair/): nothing to build at start.
+    // pairing page's pwa/pair/, the single sign-on page's pwa/sso/): nothing to build at start.
     expect(existsSync(path.join(app, 'server'))).toBe(false);
     expect(readdirSync(path.join(app, 'pwa'), { recursive: true }).map(String).filter((f) => f.endsWith('.ts') || f.endsWith('.svelte'))).toEqual([]);
     expect(existsSync(path.join(app, 'pwa', 'pair', 'pair.js'))).toBe(true);
     expect(existsSync(path.join(app, 'pwa', 'login', 'inject.js'))).toBe(true);
+    expect(existsSync(path.join(app, 'pwa', 'sso', 'complete.js'))).toBe(true);
   }, 16 * 60_000);
 
   it('lists its commands and environment variables', () => {

@@ -210,6 +210,12 @@ describe('words for failures', () => {
     expect(describeProblem(new ApiError(410, 'approval_expired', ''))).toMatchObject({ restart: false, message: expect.stringContaining('Send a new request') });
   });
 
+  it("shows the server's words when a session could not be minted (not a generic \"Jellyfin is not responding\")", () => {
+    const said = 'Signing in without a password needs Quick Connect, which is turned off in Jellyfin.';
+    expect(describeProblem(new ApiError(503, 'quick_connect_disabled', said)).message).toBe(said);
+    expect(describeProblem(new ApiError(403, 'user_disabled', 'Your Jellyfin account is disabled.')).message).toBe('Your Jellyfin account is disabled.');
+  });
+
   it('words the network, Jellyfin, the guard and unknown failures', () => {
     expect(describeProblem(new ApiError(0, 'network', '')).message).toMatch(/No connection/);
     expect(describeProblem(new ApiError(401, 'wrong_password', '')).message).toBe('Wrong user name or password.');

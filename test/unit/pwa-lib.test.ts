@@ -124,6 +124,8 @@ describe('push payloads in the service worker', () => {
 
   it('reads the shared PushPayload and refuses anything else', () => {
     expect(parsePushPayload(good)).toEqual(good);
+    // A sign-in by phone alone is shown like any sign-in request (the worker must not drop it).
+    expect(parsePushPayload({ ...good, kind: 'signin' })).toMatchObject({ kind: 'signin' });
     expect(parsePushPayload({ v: 1, type: 'notice', kind: 'new_device', title: 't', body: 'b', tag: 'x' })).toMatchObject({ type: 'notice' });
     expect(parsePushPayload({ ...good, approvalId: '../../x' })).toBeUndefined();
     expect(parsePushPayload({ ...good, kind: 'other' })).toBeUndefined();

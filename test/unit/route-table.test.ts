@@ -56,6 +56,8 @@ describe('the route table', () => {
         'GET /Push/Config',
         'POST /Approvals/Login',
         'POST /Approvals/Login/Status',
+        'POST /Approvals/SignIn',
+        'POST /Approvals/SignIn/Status',
         'GET /Approvals/:approvalId',
         'POST /Approvals/:approvalId/Options',
         'POST /Approvals/:approvalId/Approve',

@@ -86,6 +86,7 @@ export function placeOf(v: ApprovalView): string | null {
 export function kindTitle(v: ApprovalView): string {
   switch (v.kind) {
     case 'login':
+    case 'signin':
       return 'Sign-in request';
     case 'pairing':
       return 'Pair a device';

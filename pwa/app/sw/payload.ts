@@ -6,7 +6,7 @@
 import type { PushPayload } from '../../../shared/api/approvals.ts';
 
 const ID = /^[A-Za-z0-9_-]{22}$/;
-const KINDS = ['login', 'pairing', 'stepup', 'newdevice'] as const;
+const KINDS = ['login', 'pairing', 'stepup', 'newdevice', 'signin'] as const;
 
 const str = (v: unknown, max = 500): string | undefined => (typeof v === 'string' && v.length <= max ? v : undefined);
 

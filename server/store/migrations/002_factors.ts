@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 
 /**
- * Second factors and the login challenge (issue 3). Landed migrations are never edited; add a new
+ * Second factors and the login challenge. Landed migrations are never edited; add a new
  * numbered file instead. Secrets are sealed (AES-256-GCM, owner id as associated data) or hashed.
  */
 export async function up(db: Kysely<any>): Promise<void> {
