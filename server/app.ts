@@ -118,6 +118,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await jellyfin.logout(token).catch(() => false);
     },
     isApiKey: (token) => apiKeys.has(token),
+    isVerifiedToken: (token) => tokens.isVerified(token),
     hasVerifiedDevice: (userId, deviceId) => tokens.forUser(userId).some((t) => t.state === 'verified' && t.deviceId === deviceId),
     findUser: (name) => users.byName(name),
   });
@@ -221,7 +222,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.on('error', (e: Error) => log.debug?.(`connection: ${e.message}`));
   app.use(errorHandler(log));
   app.use(clientAddress(trustedProxies, forwardedHeader)); //   the real client address
-  app.use(guardAddress(guard)); //                             …and a banned address is refused before anything else
+  app.use(guardAddress(guard, paths, config.BaseUrl)); //      …and a banned address is refused before anything else
   app.use(normalizeRoute(paths)); //                           the one path normalizer
   app.use(credential()); //                                    the one credential reader, all five forms
   app.use(ours(router.routes() as GatewayMiddleware, notOurs)); // the gateway's own routes, never forwarded

@@ -60,7 +60,7 @@ export function describeProblem(err: unknown): Problem {
     const what = err.message && /passkey/i.test(err.message) ? 'The passkey was not accepted.' : 'That code is not right.';
     return p(left !== undefined ? `${what} ${triesLeft(left)}.` : what);
   }
-  if (code === 'challenge_failed') return p('Too many wrong codes. Sign in again to get new tries.', true);
+  if (code === 'challenge_failed') return p(API_ERRORS.challenge_failed.message, true);
   if (code === 'approval_denied') return p('This sign-in was denied on your phone. If that was a mistake, sign in again.', true);
   if (code === 'approval_reported') return p('This sign-in was reported on your phone as not you. If it was you after all, sign in again.', true);
   if (code === 'approval_expired') return p('Nobody approved on the phone in time. Send a new request, or choose another way.');

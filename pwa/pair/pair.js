@@ -156,7 +156,13 @@
     api('POST', '/QuickConnect/Initiate')
       .then(function (res) {
         if (res.status === 401) throw { human: 'Quick Connect is turned off on this server. An administrator can turn it on in the Jellyfin dashboard.' };
-        if (res.status === 429 || res.status === 403) throw { human: 'Too many attempts from this network. Try again in a few minutes.', retry: 60000 };
+        if (res.status === 429 || res.status === 403) {
+          // A ban's own words say how long and what to do next; anything else gets the general ones.
+          return res.json().catch(function () { return null; }).then(function (b) {
+            var banned = b && b.error === 'address_banned' && typeof b.message === 'string';
+            throw { human: banned ? b.message : 'Too many attempts from this network. Try again in a few minutes.', retry: 60000 };
+          });
+        }
         if (!res.ok) throw { human: 'The server did not answer. Retrying\u2026', retry: 10000 };
         return res.json();
       })

@@ -7,6 +7,7 @@ import { afterEnrollment } from '../factors/enrolled.ts';
 import type { UserDirectory } from '../gate/users.ts';
 import type { ChallengeRow, LoginChallenges } from '../login/challenge-store.ts';
 import type { ChallengeService } from '../login/challenges.ts';
+import { assertCodeShape } from '../factors/code-shape.ts';
 import { browserOf, noStore, rpOf, sendChallengeAnswer } from './http.ts';
 import type { RouteContext } from './route.ts';
 
@@ -76,7 +77,7 @@ export function loginChallengeHandlers(d: LoginChallengeDeps) {
     // ── Codes ──
     async verifyTotp(ctx: Ctx<'VerifyTOTP'>) {
       const { challengeId, code, trustBrowser } = ctx.input;
-      sendChallengeAnswer(ctx, await challenge.verifyCode(challengeId, 'totp', (row) => factors.totp.verify(row.user_id, code), browserOf(ctx), trustBrowser));
+      sendChallengeAnswer(ctx, await challenge.verifyCode(challengeId, 'totp', code, (row) => factors.totp.verify(row.user_id, code), browserOf(ctx), trustBrowser));
     },
 
     async verifyRecoveryCode(ctx: Ctx<'VerifyRecoveryCode'>) {
@@ -95,13 +96,13 @@ export function loginChallengeHandlers(d: LoginChallengeDeps) {
         }
         return ok;
       };
-      sendChallengeAnswer(ctx, await challenge.verifyCode(challengeId, 'recovery', check, browserOf(ctx), trustBrowser));
+      sendChallengeAnswer(ctx, await challenge.verifyCode(challengeId, 'recovery', code, check, browserOf(ctx), trustBrowser));
     },
 
     async verifyEmailCode(ctx: Ctx<'VerifyEmailOTP'>) {
       const { challengeId, code, trustBrowser } = ctx.input;
       const check = async (row: { user_id: string }) => (await factors.email.verify(row.user_id, 'login', code)).ok;
-      sendChallengeAnswer(ctx, await challenge.verifyCode(challengeId, 'email', check, browserOf(ctx), trustBrowser));
+      sendChallengeAnswer(ctx, await challenge.verifyCode(challengeId, 'email', code, check, browserOf(ctx), trustBrowser));
     },
 
     /** Always the same 202, whether or not a user, an address or a code exists (or the limits refused). */
@@ -144,7 +145,7 @@ export function loginChallengeHandlers(d: LoginChallengeDeps) {
       const input = ctx.input;
       const row = await challenge.live(input.challengeId);
       await challenge.offered(row, 'passkey');
-      await challenge.beginAttempt(row);
+      await challenge.beginAttempt(row, { guess: false });
       const r = await factors.passkeys.verifyAuthentication(row.user_id, input.response as unknown as AuthenticationResponseJSON, row.id);
       if (!r.ok) {
         if (r.reason === 'counter_regression') {
@@ -173,6 +174,7 @@ export function loginChallengeHandlers(d: LoginChallengeDeps) {
     async enrollTotpConfirm(ctx: Ctx<'ChallengeEnrollTOTPConfirm'>) {
       const row = await challenge.live(ctx.input.challengeId);
       await challenge.offered(row, 'enroll');
+      assertCodeShape('totp', ctx.input.code);
       await challenge.beginAttempt(row);
       if (!(await factors.totp.confirmEnrollment(row.user_id, ctx.input.code))) {
         return sendChallengeAnswer(ctx, await challenge.wrongCode(row, 'totp', ctx.state.client.ip, { enrollment: true }));

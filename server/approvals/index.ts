@@ -394,7 +394,7 @@ export class Approvals {
     if (!this.deps.config.ReportBansAddress) banNote = 'disabled';
     else if (subject === addressKey(by.ip)) banNote = 'same_address_as_phone';
     else {
-      const ban = this.deps.guard.imposeBan('address', subject, { reason: 'approval', failures: 1, address: subject, userName: null });
+      const ban = this.deps.guard.imposeBan('address', subject, { reason: `a sign-in as ${row.user_name} reported as not theirs (“This wasn't me”)`, failures: 1, address: subject, userName: null });
       banned = true;
       this.audit({
         type: 'guard.ban.imposed',

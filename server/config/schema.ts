@@ -143,6 +143,12 @@ export const configSchema = z
     BruteForceEnabled: z.boolean().default(true),
     /** Failures within FailureWindowSeconds, per address (IPv6 by /64), per user name and per both, before a ban. */
     MaxFailedAttempts: z.number().int().min(1).max(1000).default(5),
+    /**
+     * Wrong second-factor codes (authenticator, e-mail, recovery) within FailureWindowSeconds that ban an
+     * address. Higher than MaxFailedAttempts: a household shares one address, and one person's typos are
+     * met by the challenge's own limit (5) and that user's code lock (10), not by banning everyone.
+     */
+    CodeFailuresPerAddress: z.number().int().min(1).max(10_000).default(20),
     /** The sliding window those failures are counted in, in seconds. */
     FailureWindowSeconds: z.number().int().min(10).max(86_400).default(900),
     /** Seconds the first ban lasts; each further ban of the same subject lasts twice as long as the one before. */

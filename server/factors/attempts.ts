@@ -25,7 +25,7 @@ export class UserAttempts {
     const until = await this.lockedUntil(userId);
     if (until === undefined) return;
     const seconds = Math.max(1, Math.ceil((until - this.clock.now()) / 1000));
-    throw new HttpError(429, 'too_many_attempts', `Too many wrong codes. Try again in ${Math.ceil(seconds / 60)} minutes.`, {
+    throw new HttpError(429, 'too_many_attempts', `Too many wrong codes for this account. Try again in ${Math.ceil(seconds / 60)} minutes, or sign in with a passkey or your phone if you have one.`, {
       'retry-after': String(seconds),
     });
   }

@@ -13,6 +13,11 @@ import { keyedHash, randomDigits, safeEqual } from '../crypto.ts';
  * answer nor the limits reveal whether a user or an address exists.
  */
 export const EMAIL_CODE_DIGITS = 6;
+
+/** Whether an entered e-mail code has the form of one (6 digits; spaces and dashes ignored). */
+export function isEmailCodeShape(input: string): boolean {
+  return new RegExp(`^\\d{${EMAIL_CODE_DIGITS}}$`).test(input.replace(/[\s-]/g, ''));
+}
 export const EMAIL_CODE_MS = 5 * 60 * 1000;
 export const EMAIL_SEND_WINDOW_MS = 15 * 60 * 1000;
 /** At most this many codes per user (and per recipient address) per window. */

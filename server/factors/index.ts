@@ -3,6 +3,7 @@ import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { DB } from '../store/index.ts';
 import type { Keys } from '../store/keys.ts';
+import type { BanScope } from '../store/schema.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import { UserAttempts } from './attempts.ts';
 import { EmailCodes } from './email.ts';
@@ -26,7 +27,8 @@ export type FactorKind = 'totp' | 'recovery' | 'email' | 'passkey';
  * or failed assertion is reported here, with who tried. Never blocks, never throws.
  */
 export interface FailureRecorder {
-  recordFailure(kind: FactorKind, who: { ip: string; username?: string; userId?: string }): void;
+  /** `scopes`: which of address, user and both it counts against (all three when not given). */
+  recordFailure(kind: FactorKind, who: { ip: string; username?: string; userId?: string }, scopes?: readonly BanScope[]): void;
 }
 
 export const noFailureRecorder: FailureRecorder = { recordFailure: () => {} };
@@ -106,9 +108,9 @@ export class Factors {
     }
   }
 
-  recordFailure(kind: FactorKind, who: { ip: string; username?: string; userId?: string }): void {
+  recordFailure(kind: FactorKind, who: { ip: string; username?: string; userId?: string }, scopes?: readonly BanScope[]): void {
     try {
-      this.deps.failures().recordFailure(kind, who);
+      this.deps.failures().recordFailure(kind, who, scopes);
     } catch {
       /* the guard never fails a request */
     }

@@ -16,7 +16,7 @@ export interface Ban {
   /** For people: the address or /64, and the user name or id, when the scope has one. */
   address: string | null;
   userName: string | null;
-  /** The attempt kind whose failures imposed it: password, totp, recovery, email, passkey, pairing, approval. */
+  /** What happened, for people: "5 wrong passwords for alice", "20 wrong authenticator codes, the last for bob". */
   reason: string;
   /** How many bans this subject has had within the memory window (1 = first). */
   strikes: number;

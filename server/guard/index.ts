@@ -37,6 +37,8 @@ export interface GuardDeps {
   revoke: (token: string) => Promise<void>;
   /** Whether a token is a Jellyfin API key the gateway knows (memory only). */
   isApiKey: (token: string) => boolean;
+  /** Whether a token is a session the gateway verified (memory only). */
+  isVerifiedToken: (token: string) => boolean;
   /**
    * Whether this user holds a verified token for this DeviceId (memory only): a device that signed in
    * by any path — a second factor, Quick Connect, a trusted browser — counts as known.
@@ -84,7 +86,13 @@ export class Guard {
     this.regulator = new Regulator(
       this.bans,
       deps.clock,
-      { enabled: c.BruteForceEnabled, maxFailures: c.MaxFailedAttempts, windowMs: c.FailureWindowSeconds * 1000, maxCounters: MAX_COUNTERS },
+      {
+        enabled: c.BruteForceEnabled,
+        maxFailures: c.MaxFailedAttempts,
+        codeFailuresPerAddress: c.CodeFailuresPerAddress,
+        windowMs: c.FailureWindowSeconds * 1000,
+        maxCounters: MAX_COUNTERS,
+      },
       { onBan: (ban, kind, who) => this.onBan(ban, kind, who), resolveUserId: (name) => this.devices.userIdByName(name) },
     );
     this.allowLists = new AllowLists(deps.db, deps.clock);
@@ -233,17 +241,18 @@ export class Guard {
   }
 
   /**
-   * The ban that refuses this request, if any (memory only: the hot path). With APIKeyBypassEnabled a
-   * request that presents only Jellyfin API keys passes (an API key is not a guess, and Sonarr behind
-   * the same NAT as a mistyping household member keeps working).
+   * The ban that refuses this request, if any (memory only: the hot path). A ban stops guesses and
+   * anonymous traffic, never what the gateway already let in: a request whose every token is a session the
+   * gateway verified passes (another person's TV behind the same household address keeps playing), and so
+   * does one that presents only Jellyfin API keys when APIKeyBypassEnabled (Sonarr behind the same NAT as a
+   * mistyping household member). Sign-in attempts are refused again by their own checks (the regulator).
    */
   refusal(client: ClientAddress, headers: IncomingHttpHeaders, headersDistinct: NodeJS.Dict<string[]> | undefined, rawQuery: string): Ban | undefined {
     const ban = this.regulator.addressBan(client.ip);
     if (!ban) return undefined;
-    if (this.deps.config.APIKeyBypassEnabled) {
-      const { candidates } = readCredential(headers, headersDistinct, rawQuery);
-      if (candidates.length > 0 && candidates.every((t) => this.deps.isApiKey(t))) return undefined;
-    }
+    const { candidates } = readCredential(headers, headersDistinct, rawQuery);
+    const bypassKeys = this.deps.config.APIKeyBypassEnabled;
+    if (candidates.length > 0 && candidates.every((t) => this.deps.isVerifiedToken(t) || (bypassKeys && this.deps.isApiKey(t)))) return undefined;
     return ban;
   }
 
@@ -256,13 +265,13 @@ export class Guard {
   banError(ban: Ban, asError = true): Pick<HttpError, 'status' | 'code' | 'message' | 'headers'> {
     let r: Pick<HttpError, 'status' | 'code' | 'message' | 'headers'>;
     if (ban.expiresAt === null) {
-      r = { status: 403, code: 'address_banned', message: 'Too many failed sign-in attempts from your network. An administrator must lift the ban.', headers: {} };
+      r = { status: 403, code: 'address_banned', message: `Too many failed sign-in attempts from your network. ${AFTER_BAN} An administrator must lift the ban (Admin → Bans).`, headers: {} };
     } else {
       const seconds = Math.max(1, Math.ceil((ban.expiresAt - this.deps.clock.now()) / 1000));
       r = {
         status: 429,
         code: 'address_banned',
-        message: `Too many failed sign-in attempts from your network. Try again in ${minutes(seconds)}.`,
+        message: `Too many failed sign-in attempts from your network. ${AFTER_BAN} To sign in now, wait ${minutes(seconds)}, use another network (such as mobile data), or ask an administrator to lift the ban (Admin → Bans).`,
         headers: { 'retry-after': String(seconds) },
       };
     }
@@ -320,7 +329,8 @@ export class Guard {
         scope: ban.scope,
         address: ban.address,
         user: ban.userName,
-        reason: kind,
+        kind,
+        reason: ban.reason,
         strikes: ban.strikes,
         failures: ban.failures,
         expiresAt: ban.expiresAt === null ? null : new Date(ban.expiresAt).toISOString(),
@@ -331,11 +341,14 @@ export class Guard {
       this.notifiers.alertAdmins({
         kind: 'permanent_ban',
         title: `Jellyfin: ${subject} is banned until you lift it`,
-        text: `After ${ban.failures} failed ${kind} attempts, ${subject} is banned permanently. Lift it in the Jellyguard admin console if it was a mistake.\n`,
+        text: `After ${ban.failures} failures (${ban.reason}), ${subject} is banned permanently. Lift it in the Jellyguard admin console if it was a mistake.\n`,
       });
     }
   }
 }
+
+/** What a banned household most needs to hear first: nothing already signed in stops. */
+const AFTER_BAN = 'Devices that are already signed in keep working.';
 
 function minutes(seconds: number): string {
   if (seconds < 90) return `${seconds} seconds`;

@@ -7,6 +7,24 @@ import { addressKey, foldUserName } from './subjects.ts';
 export const ATTEMPT_KINDS = ['password', 'totp', 'recovery', 'email', 'passkey', 'pairing', 'approval'] as const;
 export type AttemptKind = (typeof ATTEMPT_KINDS)[number];
 
+/**
+ * Second-factor codes: a person who knows the password types them, so one person's typos are met by the
+ * challenge's own limit and the user's code lock (server/factors/attempts.ts). The address counts them
+ * only at CodeFailuresPerAddress, a threshold a household's typos do not reach.
+ */
+export const CODE_KINDS: ReadonlySet<AttemptKind> = new Set(['totp', 'recovery', 'email']);
+
+/** What the failures of each kind were, for the sentence a ban row carries ("5 wrong passwords for alice"). */
+const FAILED: Record<AttemptKind, string> = {
+  password: 'wrong passwords',
+  totp: 'wrong authenticator codes',
+  recovery: 'wrong recovery codes',
+  email: 'wrong e-mail codes',
+  passkey: 'refused passkeys',
+  pairing: 'wrong TV codes',
+  approval: 'refused approvals',
+};
+
 /** Who made an attempt: always the address; the user as far as it is known (name as typed, or id). */
 export interface Who {
   ip: string;
@@ -23,6 +41,8 @@ export interface RegulatorPolicy {
   enabled: boolean;
   /** MaxFailedAttempts. */
   maxFailures: number;
+  /** CodeFailuresPerAddress: failures of a code kind (CODE_KINDS) that ban an address. Default: maxFailures. */
+  codeFailuresPerAddress?: number;
   /** FailureWindowSeconds, in ms. */
   windowMs: number;
   /** Counters held in memory, least recently used first out. */
@@ -131,7 +151,7 @@ export class Regulator implements FailureRecorder {
 
       const c = this.counter(kind, s.subject, s.scope);
       const used = this.live(c, now) + c.inflight;
-      if (used >= this.policy.maxFailures) {
+      if (used >= this.limit(kind, s.scope)) {
         if (s.scope !== 'user') return { refused: 'busy' };
         if (!isKnown()) return { refused: 'locked', scope: 'user', ban: undefined };
         continue; // a known device does not wait for the user's other attempts
@@ -151,26 +171,52 @@ export class Regulator implements FailureRecorder {
 
   /**
    * Count a failure of `kind` against the address, the user and both (`scopes` narrows it: an attempt
-   * refused without asking Jellyfin is not counted against the user it named). Reaching
-   * MaxFailedAttempts within the window imposes the ban; returns those imposed.
+   * refused without asking Jellyfin is not counted against the user it named). Reaching the limit within
+   * the window imposes a ban. One incident is one ban: a ban of the address covers the name at that
+   * address, and covers the name everywhere when all of the name's failures came from there (one person,
+   * one place); a lock of the name everywhere covers it at one address. What a ban covers is spent on it.
+   * Only failures of the name from several addresses lock it besides. Returns the bans imposed.
    */
   recordFailure(kind: AttemptKind, who: Who, scopes: readonly BanScope[] = ['address', 'user', 'user_address']): Ban[] {
     if (!this.policy.enabled) return [];
     const now = this.clock.now();
-    const imposed: Ban[] = [];
+    const counted = new Map<BanScope, { s: Subject; c: Counter; reached: boolean }>();
     for (const s of this.subjects(who)) {
       if (!scopes.includes(s.scope)) continue;
       const c = this.counter(kind, s.subject, s.scope);
       this.live(c, now);
       c.times.push(now);
-      if (c.times.length >= this.policy.maxFailures) {
-        const ban = this.bans.impose(s.scope, s.subject, { reason: kind, failures: c.times.length, address: s.address, userName: s.userName });
-        c.times.length = 0;
-        imposed.push(ban);
-        this.events.onBan?.(ban, kind, who);
-      }
+      counted.set(s.scope, { s, c, reached: c.times.length >= this.limit(kind, s.scope) });
     }
-    return imposed;
+    const address = counted.get('address');
+    const user = counted.get('user');
+    const pair = counted.get('user_address');
+    const impose: Array<{ s: Subject; c: Counter }> = [];
+    if (address?.reached) {
+      impose.push(address);
+      // The name's failures all came from this address: the address ban covers them.
+      if (user?.reached && !(pair && pair.c.times.length >= user.c.times.length)) impose.push(user);
+      else if (user?.reached) user.c.times.length = 0;
+      if (pair) pair.c.times.length = 0;
+    } else if (user?.reached) {
+      impose.push(user);
+      if (pair) pair.c.times.length = 0;
+    } else if (pair?.reached) {
+      impose.push(pair);
+    }
+    const lastName = who.username !== undefined ? foldUserName(who.username) : null;
+    return impose.map(({ s, c }) => {
+      const failures = c.times.length;
+      const ban = this.bans.impose(s.scope, s.subject, { reason: reasonOf(kind, failures, s, lastName), failures, address: s.address, userName: s.userName });
+      c.times.length = 0;
+      this.events.onBan?.(ban, kind, who);
+      return ban;
+    });
+  }
+
+  /** Failures of `kind` against a subject of `scope` that impose a ban. */
+  private limit(kind: AttemptKind, scope: BanScope): number {
+    return scope === 'address' && CODE_KINDS.has(kind) ? (this.policy.codeFailuresPerAddress ?? this.policy.maxFailures) : this.policy.maxFailures;
   }
 
   /** A success forgets the failures of this user at this address (not the address's nor the user's). */
@@ -249,6 +295,17 @@ export class Regulator implements FailureRecorder {
     if (drop) c.times.splice(0, drop);
     return c.times.length;
   }
+}
+
+/**
+ * What happened, for the ban row: "5 wrong passwords for alice" (a name locked), "5 wrong passwords for
+ * alice from 203.0.113.7" (a name at one address), "20 wrong authenticator codes, the last for alice" (an address).
+ */
+function reasonOf(kind: AttemptKind, failures: number, s: Subject, lastName: string | null): string {
+  const what = `${failures} ${FAILED[kind]}`;
+  if (s.scope === 'user') return `${what} for ${s.userName}`;
+  if (s.scope === 'user_address') return `${what} for ${s.userName} from ${s.address}`;
+  return lastName ? `${what}, the last for ${lastName}` : what;
 }
 
 const counterKey = (kind: AttemptKind, scope: BanScope, subject: string) => `${kind}\0${scope}\0${subject}`;

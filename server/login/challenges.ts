@@ -2,6 +2,7 @@ import type { Config } from '../config/index.ts';
 import { apiError, errorBody, type HttpError } from '../errors.ts';
 import { Factors, type FactorKind, type LoginMethod } from '../factors/index.ts';
 import { readTrustedDeviceCookie, trustedDeviceCookie } from '../factors/trusted-browser.ts';
+import { assertCodeShape } from '../factors/code-shape.ts';
 import { LoginChallenges, type ChallengeRow } from './challenge-store.ts';
 import type { ChallengeInfo } from '../../shared/api/factors.ts';
 
@@ -93,10 +94,14 @@ export class ChallengeService {
     }
   }
 
-  /** Before a code is checked: the user is not paused, and an attempt is spent (or none is left: 401). */
-  async beginAttempt(row: ChallengeRow): Promise<void> {
+  /**
+   * Before a code is checked: the user is not paused, and an attempt is spent (or none is left: 401). A
+   * passkey (`guess: false`) is not held back by the user's wrong-code lock: it proves possession and
+   * cannot be guessed, so the owner still signs in with it while someone's typos pause the codes.
+   */
+  async beginAttempt(row: ChallengeRow, opts: { guess?: boolean } = {}): Promise<void> {
     const { factors, challenges } = this.deps;
-    await factors.attempts.assertNotLocked(row.user_id);
+    if (opts.guess !== false) await factors.attempts.assertNotLocked(row.user_id);
     const used = await challenges.reserveAttempt(row.id, row.state);
     if (used === undefined) {
       const fresh = await challenges.get(row.id);
@@ -111,11 +116,14 @@ export class ChallengeService {
    */
   async wrongCode(row: ChallengeRow, kind: FactorKind, ip: string, detail?: Record<string, unknown>): Promise<ChallengeAnswer> {
     const { factors, challenges } = this.deps;
-    // A wrong code is a guess at the user's secret: it counts per address, per user and towards the user's
-    // wrong-code lock. A refused passkey assertion guesses nothing (it cannot be brute-forced), so it lands
-    // only on the challenge and the address that sent it: nobody can lock a name by sending bad assertions.
+    // A wrong code is a guess at the user's secret, made by someone who knew the password: it ends the
+    // challenge at its own limit and counts towards the user's wrong-code lock; the address counts it only
+    // at CodeFailuresPerAddress (the guard), so one person's typos never ban the household's address, and
+    // the name is not locked at the guard (its owner still signs in by phone, passkey or a known device).
+    // A refused passkey assertion guesses nothing (it cannot be brute-forced): it lands only on the
+    // challenge and the address that sent it, so nobody can lock a name by sending bad assertions.
     const guessed = kind !== 'passkey';
-    factors.recordFailure(kind, guessed ? { ip, userId: row.user_id, username: row.user_name } : { ip });
+    factors.recordFailure(kind, guessed ? { ip, userId: row.user_id, username: row.user_name } : { ip }, ['address']);
     const user = guessed ? await factors.attempts.fail(row.user_id) : { locked: false };
     const left = await challenges.failed(row.id);
     factors.audit({ type: 'login.challenge.failure', outcome: 'failure', ...who(row, ip), detail: { method: kind, attemptsLeft: left, ...detail } });
@@ -176,12 +184,14 @@ export class ChallengeService {
   async verifyCode(
     id: string,
     method: 'totp' | 'recovery' | 'email',
+    code: string,
     check: (row: ChallengeRow) => Promise<boolean>,
     browser: Browser,
     trustBrowser: boolean | undefined,
   ): Promise<ChallengeAnswer> {
     const row = await this.live(id);
     await this.offered(row, method);
+    assertCodeShape(method, code);
     await this.beginAttempt(row);
     if (!(await check(row))) return this.wrongCode(row, method, browser.ip);
     return this.release(row, method, 'pending', browser, trustBrowser);

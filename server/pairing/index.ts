@@ -112,7 +112,10 @@ export class Pairing {
    */
   async lookup(input: string, actor: CodeActor): Promise<LookedUp> {
     const parsed = parsePairCode(input);
-    const r = await guardedAttempt<LookedUp | undefined>(this.deps.guard, 'pairing', { ip: actor.ip, userId: actor.userId, username: actor.userName }, async () => {
+    // Asked by a verified session (the owner's phone): a wrong code counts against the address and the name
+    // at that address, and a lock someone else's guessing put on the name does not hold the owner back.
+    const who = { ip: actor.ip, userId: actor.userId, username: actor.userName };
+    const r = await guardedAttempt<LookedUp | undefined>(this.deps.guard, 'pairing', who, async () => {
       if (parsed?.kind === 'quickconnect') {
         const row = await this.codes.pending(parsed.code);
         return { ok: !!row, value: row ? { target: presentQuickConnect(row), quickConnect: row } : undefined };
@@ -123,7 +126,7 @@ export class Pairing {
         return { ok: open, value: open && row ? { target: presentPairingTarget(row, parsed.code), pairing: row } : undefined };
       }
       return { ok: false, value: undefined };
-    });
+    }, { knownDevice: true, scopes: ['address', 'user_address'] });
     if (!r.value) {
       this.audit({ type: 'pairing.code.invalid', outcome: 'failure', userId: actor.userId ?? null, userName: actor.userName ?? null, ip: actor.ip, detail: { via: 'lookup' } });
       throw unknownCode();

@@ -24,6 +24,7 @@ import {
 import { CHALLENGE_CLIENTS } from '../../shared/api/approvals.ts';
 import { guardedAttempt } from './attempt.ts';
 import { StepUpGrants, isGrantShape, type IssuedGrant } from './grants.ts';
+import { assertCodeShape } from '../factors/code-shape.ts';
 
 export { StepUpGrants, GRANT_TTL_MS, isGrantShape, type IssuedGrant } from './grants.ts';
 export { guardedAttempt } from './attempt.ts';
@@ -242,6 +243,7 @@ export class StepUp {
     if (!this.deps.config.TOTPEnabled || !(await this.deps.factors.totp.isEnrolled(userId))) {
       throw new HttpError(400, 'method_unavailable', 'This account has no authenticator app to give a code from.');
     }
+    assertCodeShape('totp', code); // a slip of the finger is not a try
     this.assertSessionMayTry(actor);
     const who = { ip: actor.ip, userId, username: userName };
     const r = await guardedAttempt(
@@ -280,6 +282,7 @@ export class StepUp {
     if (!this.deps.config.RecoveryCodesEnabled || (await this.deps.factors.recovery.remaining(userId)) === 0) {
       throw new HttpError(400, 'method_unavailable', 'This account has no recovery codes left.');
     }
+    assertCodeShape('recovery', code);
     this.assertSessionMayTry(actor);
     const who = { ip: actor.ip, userId, username: userName };
     const r = await guardedAttempt(

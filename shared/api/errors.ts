@@ -29,6 +29,7 @@ export const API_ERRORS = {
   malformed_path: { status: 400, message: 'The request path cannot be read.' },
   bad_content_length: { status: 400, message: 'The request’s Content-Length is not a number.' },
   invalid_code: { status: 400, also: [401], message: 'That code is not right.' },
+  incomplete_code: { status: 400, message: 'That is not a whole code. Enter every digit of it; an incomplete code does not count as a try.' },
   invalid_format: { status: 400, message: 'That image format is not offered (use png or svg).' },
   invalid_cidr: { status: 400, message: 'One of the addresses or ranges is not valid.' },
   invalid_user_id: { status: 400, message: 'A user id is 32 hexadecimal characters (dashes allowed).' },
@@ -50,7 +51,7 @@ export const API_ERRORS = {
   second_factor_required: { status: 401, message: 'A second factor is needed to finish signing in.' },
   step_up_required: { status: 401, message: 'Confirm it is you first.' },
   invalid_assertion: { status: 401, message: 'The passkey was not accepted.' },
-  challenge_failed: { status: 401, also: [410], message: 'Too many wrong codes. Sign in again.' },
+  challenge_failed: { status: 401, also: [410], message: 'Too many wrong codes for this sign-in. Sign in again to get new tries.' },
   approval_pending: { status: 401, message: 'Approve this sign-in on your phone, then sign in again.' },
 
   // ── 403: known, but not allowed ──
@@ -59,7 +60,7 @@ export const API_ERRORS = {
   user_disabled: { status: 403, message: 'This Jellyfin account is disabled. Ask the server’s administrator.' },
   forbidden: { status: 403, message: 'This needs a Jellyfin administrator.' },
   not_this_phone: { status: 403, message: 'Only the Jellyguard app on that phone can change where its notifications go.' },
-  address_banned: { status: 403, also: [429], message: 'Too many failed sign-in attempts from your network. Try again later.' },
+  address_banned: { status: 403, also: [429], message: 'Too many failed sign-in attempts from your network. Devices that are already signed in keep working. Try again later, use another network, or ask an administrator to lift the ban (Admin → Bans).' },
   address_not_allowed: { status: 403, message: 'This account may not sign in from your network. Ask an administrator.' },
   impossible_travel: { status: 403, message: 'This sign-in was blocked: it came too far, too fast from your previous one.' },
   password_breached: { status: 403, message: 'This password appears in known data breaches. Ask an administrator to set a new one.' },

@@ -180,7 +180,7 @@ describe('the web login under a BaseUrl', { timeout: 90_000 }, () => {
       await expect.poll(async () => (await p.getByTestId('error').count()) > 0 && !(await p.locator('button[type=submit]').isDisabled()), POLL).toBe(true);
       message = ((await p.getByTestId('error').textContent()) ?? '').trim();
     }
-    expect(message).toMatch(/^Too many failed sign-in attempts from your network\. Try again in \d+ minutes?\.$/);
+    expect(message).toMatch(/^Too many failed sign-in attempts from your network\. Devices that are already signed in keep working\. To sign in now, wait \d+ minutes?, use another network/);
     await screenshotBoth(p, 'weblogin-error-banned');
   });
 });

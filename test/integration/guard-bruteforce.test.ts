@@ -122,7 +122,7 @@ describe('bans', () => {
     expect(jf.loginAttempts).toBe(attempts + 1);
     // The lock is listed for admins as a user lock.
     const bans = (await api(gw.url, '/Bans', adminToken, { from: '127.0.0.250' })).json as { items: Array<{ scope: string; user: string | null; reason: string }> };
-    expect(bans.items).toContainEqual(expect.objectContaining({ scope: 'user', user: 'alice', reason: 'password' }));
+    expect(bans.items).toContainEqual(expect.objectContaining({ scope: 'user', user: 'alice', reason: '5 wrong passwords for alice' }));
     // Attempts answered as locked still count against their address: a flood gets banned.
     for (let i = 0; i < 4; i++) await login(gw.url, 'alice', `x-${i}`, { from: '127.0.0.36', deviceId: 'new-phone' });
     expect((await login(gw.url, 'alice', 'alice-pw', { from: '127.0.0.36', deviceId: 'new-phone' })).status).toBe(429);
@@ -170,7 +170,7 @@ describe('bans', () => {
     expect(list.status).toBe(200);
     const items = (list.json as { items: Array<{ id: number; scope: string; address: string | null; reason: string; expiresAt: string | null; strikes: number }> }).items;
     const ban = items.find((b) => b.scope === 'address' && b.address === from)!;
-    expect(ban).toMatchObject({ reason: 'password', strikes: 1 });
+    expect(ban).toMatchObject({ reason: '5 wrong passwords, the last for erin', strikes: 1 });
     expect(Date.parse(ban.expiresAt!) - clock.now()).toBe(900_000);
 
     expect((await api(gw.url, '/Bans/abc', adminToken, { method: 'DELETE', from: '127.0.0.250' })).status).toBe(400);

@@ -43,7 +43,7 @@ describe('the regulator', () => {
   let reg: Regulator;
   let imposed: string[];
 
-  const make = async (policy: Partial<{ maxFailures: number; permanentThreshold: number; maxCounters: number }> = {}) => {
+  const make = async (policy: Partial<{ maxFailures: number; permanentThreshold: number; maxCounters: number; codeFailuresPerAddress: number }> = {}) => {
     bans = new BanList(store.db, clock, {
       lockoutMs: LOCKOUT_MS,
       permanentThreshold: policy.permanentThreshold ?? 20,
@@ -55,7 +55,7 @@ describe('the regulator', () => {
     reg = new Regulator(
       bans,
       clock,
-      { enabled: true, maxFailures: policy.maxFailures ?? 5, windowMs: WINDOW_MS, maxCounters: policy.maxCounters ?? 10_000 },
+      { enabled: true, maxFailures: policy.maxFailures ?? 5, codeFailuresPerAddress: policy.codeFailuresPerAddress, windowMs: WINDOW_MS, maxCounters: policy.maxCounters ?? 10_000 },
       { onBan: (b) => imposed.push(`${b.scope}:${b.subject}`) },
     );
   };
@@ -82,7 +82,7 @@ describe('the regulator', () => {
     expect(reg.addressBan(who.ip)).toBeUndefined();
     fail(who);
     const ban = reg.addressBan(who.ip)!;
-    expect(ban.reason).toBe('password');
+    expect(ban.reason).toBe('5 wrong passwords');
     expect(ban.expiresAt).toBe(clock.now() + LOCKOUT_MS);
     expect(reg.check(who)).toMatchObject({ refused: 'banned' });
   });
@@ -167,15 +167,44 @@ describe('the regulator', () => {
     expect(imposed).toEqual(['user:name:alice']);
   });
 
-  it('locks a user name at one address, separately from the address itself', async () => {
+  it('one incident is one ban: the broadest subject that reached the limit, with a reason', async () => {
     await make({ maxFailures: 3 });
     const who = { ip: '203.0.113.30', username: 'carol' };
     fail(who, 3);
-    expect(imposed.sort()).toEqual(['address:203.0.113.30', 'user:name:carol', 'user_address:name:carol@203.0.113.30'].sort());
-    // An admin lifts the address ban: the name stays locked at that address, even for a known device.
-    const all = await bans.list();
-    await bans.lift(all.find((b) => b.scope === 'address')!.id!);
-    await bans.lift(all.find((b) => b.scope === 'user')!.id!);
+    // Address, name and name-at-address all reached 3: only the address is banned (it covers the rest here).
+    expect(imposed).toEqual(['address:203.0.113.30']);
+    expect(reg.addressBan(who.ip)?.reason).toBe('3 wrong passwords, the last for carol');
+    // The name is not locked elsewhere: the failures were spent on the address ban.
+    expect(isTicket(reg.begin('password', { ip: '203.0.113.31', username: 'carol' }))).toBe(true);
+    expect((await bans.list()).map((b) => b.scope)).toEqual(['address']);
+  });
+
+  it('an address ban does not swallow a name guessed from many addresses', async () => {
+    // Each address guesses four other names, then alice: its fifth failure bans it — and alice's fifth
+    // failure, from five addresses, locks her name too (the address ban covers only what came from it).
+    for (let a = 0; a < 5; a++) {
+      const ip = `203.0.113.${60 + a}`;
+      for (let i = 0; i < 4; i++) reg.recordFailure('password', { ip, username: `other-${a}-${i}` });
+      reg.recordFailure('password', { ip, username: 'alice' });
+      expect(reg.addressBan(ip)).toBeDefined();
+    }
+    expect(imposed.filter((k) => k.startsWith('user'))).toEqual(['user:name:alice']);
+    expect(reg.check({ ip: '198.51.100.9', username: 'alice' })).toMatchObject({ refused: 'locked', scope: 'user' });
+  });
+
+  it('locks a user name at one address, separately from the address itself', async () => {
+    await make({ maxFailures: 3 });
+    const who = { ip: '203.0.113.30', username: 'carol' };
+    // Others' failures at this address ban it first; an admin lifts it.
+    for (let i = 0; i < 3; i++) reg.recordFailure('password', { ip: who.ip, username: `other-${i}` });
+    await bans.lift((await bans.list()).find((b) => b.scope === 'address')!.id!);
+    // carol's own failures there, once the address counter started again below hers: the name at that address.
+    reg.recordFailure('password', who, ['user_address']);
+    reg.recordFailure('password', who, ['user_address']);
+    reg.recordFailure('password', who, ['user_address']);
+    expect(imposed.at(-1)).toBe('user_address:name:carol@203.0.113.30');
+    expect((await bans.list()).find((b) => b.scope === 'user_address')?.reason).toBe('3 wrong passwords for carol from 203.0.113.30');
+    // The name stays locked at that address, even for a known device.
     const again = reg.begin('password', who, { knownDevice: true }) as Refusal;
     expect(again).toMatchObject({ refused: 'locked', scope: 'user_address' });
     expect(isTicket(reg.begin('password', { ip: '203.0.113.31', username: 'carol' }))).toBe(true);
@@ -199,7 +228,22 @@ describe('the regulator', () => {
     }
     expect(reg.addressBan(who.ip)).toBeUndefined();
     reg.recordFailure('recovery', who);
-    expect(reg.addressBan(who.ip)?.reason).toBe('recovery');
+    expect(reg.addressBan(who.ip)?.reason).toBe('5 wrong recovery codes');
+  });
+
+  it('second-factor codes ban an address only at codeFailuresPerAddress; passwords at maxFailures', async () => {
+    await make({ codeFailuresPerAddress: 12 });
+    const who = { ip: '203.0.113.50', userId: 'f'.repeat(32) };
+    for (let i = 0; i < 11; i++) reg.recordFailure('totp', who, ['address']);
+    expect(reg.addressBan(who.ip)).toBeUndefined();
+    expect(reg.failures('totp', 'address', who.ip)).toBe(11);
+    expect(isTicket(reg.begin('totp', who))).toBe(true); // not busy either below the code limit
+    reg.recordFailure('totp', who, ['address']);
+    expect(reg.addressBan(who.ip)?.reason).toBe('12 wrong authenticator codes');
+    // Passwords keep the lower limit.
+    const other = { ip: '203.0.113.51' };
+    for (let i = 0; i < 5; i++) reg.recordFailure('password', other);
+    expect(reg.addressBan(other.ip)?.reason).toBe('5 wrong passwords');
   });
 
   it('counts attempts in flight: at most MaxFailedAttempts of one address at once', () => {
@@ -234,7 +278,7 @@ describe('the regulator', () => {
 
   it('keeps bans across a restart (the store is loaded back into memory)', async () => {
     fail({ ip: '198.51.100.77' }, 5);
-    fail({ ip: '198.51.100.78', username: 'gina' }, 5);
+    for (let i = 0; i < 5; i++) reg.recordFailure('password', { ip: `198.51.100.${80 + i}`, username: 'gina' }); // a name locked from many addresses
     await bans.flush();
     await make();
     expect(reg.addressBan('198.51.100.77')).toBeDefined();

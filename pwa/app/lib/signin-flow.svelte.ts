@@ -3,6 +3,7 @@
  * signed in. Each step calls lib/signin.ts; errors become one sentence (handle-error.ts).
  */
 import type { TotpEnrollment } from '../../../shared/api/factors.ts';
+import { API_ERRORS } from '../../../shared/api/errors.ts';
 import { ApiError } from './api.ts';
 import { deviceName } from '../../common/device.ts';
 import { messageOf } from './handle-error.ts';
@@ -79,7 +80,11 @@ export class SignInFlow {
         const left = typeof err.body.attemptsLeft === 'number' ? err.body.attemptsLeft : null;
         return left !== null && left <= 2 ? `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.` : 'That code is not right. Try again.';
       }
-      if (err.code === 'challenge_failed' || err.code === 'unknown_challenge' || err.code === 'challenge_expired' || err.status === 410 && err.code.startsWith('challenge')) {
+      if (err.code === 'challenge_failed') {
+        this.#restart();
+        return API_ERRORS.challenge_failed.message; // the same words as the web login's
+      }
+      if (err.code === 'unknown_challenge' || err.code === 'challenge_expired' || err.status === 410 && err.code.startsWith('challenge')) {
         this.#restart();
         return 'This sign-in has ended. Enter your password again.';
       }
