@@ -52,6 +52,11 @@ export interface LoginPageEnv {
   origin: string;
   userAgent: string;
   storage: KeyValueStore;
+  /**
+   * This tab's storage (sessionStorage): the open challenge's id lives there, so a reload resumes the
+   * challenge (and its phone approval, never a second push) instead of asking for the password again.
+   */
+  tabStorage?: KeyValueStore & { removeItem(key: string): void };
   passkeySupported: boolean;
   /** TVs get the phone or a code first: nobody holds a security key up to a TV. */
   onTv: boolean;
@@ -59,6 +64,9 @@ export interface LoginPageEnv {
   go: (url: string) => void;
   now?: () => number;
 }
+
+/** sessionStorage key of the challenge this tab is in. */
+export const OPEN_CHALLENGE_KEY = 'jellyguard.challenge';
 
 export class LoginPage {
   step = $state<Step>({ kind: 'loading' });
@@ -116,11 +124,34 @@ export class LoginPage {
       this.server = info;
       this.options = opts;
       this.disclaimer = typeof brand.LoginDisclaimer === 'string' ? brand.LoginDisclaimer.trim() : '';
-      this.step = info.StartupWizardCompleted === false ? { kind: 'setup' } : { kind: 'password' };
+      if (info.StartupWizardCompleted === false) {
+        this.step = { kind: 'setup' };
+        return;
+      }
+      if (await this.#resume()) return;
+      this.step = { kind: 'password' };
     } catch (e) {
       this.error = describeProblem(e).message;
       this.step = { kind: 'unavailable' };
     }
+  }
+
+  /** Back into the challenge this tab was in before a reload, while it is still open. */
+  async #resume(): Promise<boolean> {
+    const id = this.#env.tabStorage?.getItem(OPEN_CHALLENGE_KEY);
+    if (!id) return false;
+    try {
+      await this.#enterChallenge(id);
+      return true;
+    } catch {
+      // Over, expired or unknown: start again from the password, as if there had been none.
+      this.#forgetChallenge();
+      return false;
+    }
+  }
+
+  #forgetChallenge(): void {
+    this.#env.tabStorage?.removeItem(OPEN_CHALLENGE_KEY);
   }
 
   /** A failure: word it; back to the password when the challenge is over. */
@@ -128,6 +159,7 @@ export class LoginPage {
     const p = describeProblem(e);
     this.info = null;
     if (p.restart) {
+      this.#forgetChallenge();
       this.#stopPhone();
       this.#trust = false;
       this.step = { kind: 'password' };
@@ -153,6 +185,7 @@ export class LoginPage {
     const session = readAuthenticationResult(result);
     if (!session) throw new ApiError(200, 'bad_response', '');
     const { storage, origin, returnTo, base } = this.#env;
+    this.#forgetChallenge();
     saveJellyfinSession(storage, { session, server: this.server, address: webClientAddress(origin, returnTo, base), now: this.#now() });
     this.step = { kind: 'done', userName: session.userName };
     this.#env.go(returnTo);
@@ -160,6 +193,9 @@ export class LoginPage {
 
   async #enterChallenge(challengeId: string): Promise<void> {
     const challenge = await this.#env.api.challenge(challengeId);
+    if (challenge.state !== 'pending') throw new ApiError(410, 'challenge_over', '');
+    this.#env.tabStorage?.setItem(OPEN_CHALLENGE_KEY, challengeId);
+    this.username = challenge.userName;
     this.info = null;
     this.emailSent = challenge.emailCodeSent;
     if (challenge.methods.includes('enroll')) {
@@ -191,6 +227,7 @@ export class LoginPage {
   }
 
   restart(): void {
+    this.#forgetChallenge();
     this.#stopPhone();
     this.error = null;
     this.info = null;
