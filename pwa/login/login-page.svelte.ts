@@ -226,7 +226,21 @@ export class LoginPage {
     });
   }
 
+  /** The challenge the page is in, if any. */
+  get #openChallenge(): ChallengeInfo | null {
+    const step = this.step;
+    return step.kind === 'factor' || step.kind === 'enroll' || step.kind === 'codes' ? step.challenge : null;
+  }
+
+  /** The page is closing (or reloading): its phone request goes unless the page comes back at once. */
+  leaving(): void {
+    const challenge = this.#openChallenge;
+    if (challenge) this.#env.api.cancelPhoneApproval(challenge.challengeId, true);
+  }
+
   restart(): void {
+    const challenge = this.#openChallenge;
+    if (challenge) this.#env.api.cancelPhoneApproval(challenge.challengeId, false);
     this.#forgetChallenge();
     this.#stopPhone();
     this.error = null;

@@ -84,6 +84,12 @@ export function approvalHandlers({ config, clock, approvals, factors, users, cha
       ctx.body = await approvals.login.startWeb(ctx.input.challengeId);
     },
 
+    async cancelLogin(ctx: Ctx<'ApprovalsLoginCancel'>) {
+      noStore(ctx);
+      await approvals.login.cancelWeb(ctx.input.challengeId, ctx.input.leaving);
+      ctx.status = 204;
+    },
+
     async loginStatus(ctx: Ctx<'ApprovalsLoginStatus'>) {
       const input = ctx.input;
       if (input.waitSeconds > 0) approvals.login.track(ctx);

@@ -156,6 +156,7 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.PushConfig, PUBLIC, h.approvals.pushConfig),
     route(E.ApprovalsLogin, PUBLIC, h.approvals.startLogin),
     route(E.ApprovalsLoginStatus, PUBLIC, h.approvals.loginStatus),
+    route(E.ApprovalsLoginCancel, PUBLIC, h.approvals.cancelLogin),
     route(E.Approval, PUBLIC, h.approvals.get, { approvalId }),
     route(E.ApprovalOptions, PUBLIC, h.approvals.options, { approvalId }),
     route(E.ApprovalApprove, PUBLIC, h.approvals.approve, { approvalId }), // a passkey assertion is the proof

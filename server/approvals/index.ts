@@ -433,9 +433,9 @@ export class Approvals {
     return reported;
   }
 
-  /** Nobody answered in time. */
-  async expire(row: ApprovalRow): Promise<void> {
-    const expired = await this.store.decide(row.id, 'expired', { reason: 'expired' });
+  /** Nobody answered in time, or (`withdrawn`) the sign-in that asked was abandoned on its page. */
+  async expire(row: ApprovalRow, reason: 'expired' | 'withdrawn' = 'expired'): Promise<void> {
+    const expired = await this.store.decide(row.id, 'expired', { reason });
     if (!expired) return;
     this.audit({
       type: 'approval.expired',
@@ -446,7 +446,7 @@ export class Approvals {
       deviceId: row.device_id,
       deviceName: row.device_name,
       client: row.client,
-      detail: { approval: short(row.id), kind: row.kind },
+      detail: { approval: short(row.id), kind: row.kind, ...(reason === 'withdrawn' ? { reason } : {}) },
     });
     this.decided(expired);
   }

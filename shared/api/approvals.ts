@@ -172,6 +172,9 @@ export type ApprovalsResponse = z.infer<typeof ApprovalsResponseSchema>;
 export const LoginApprovalRequestSchema = z.object({ challengeId: ChallengeIdSchema });
 export type LoginApprovalRequest = z.infer<typeof LoginApprovalRequestSchema>;
 
+/** Approvals/Login/Cancel: "Cancel and start over", or (`leaving`) the page closing or reloading. */
+export const LoginApprovalCancelSchema = z.object({ challengeId: ChallengeIdSchema, leaving: z.boolean().default(false) });
+
 /** Why no push went out (the approval exists all the same: the app's approvals page shows it). */
 export const PushSkippedSchema = z.enum(['disabled', 'no_subscription', 'rate_limited', 'backoff', 'banned_address']);
 export type PushSkipped = z.infer<typeof PushSkippedSchema>;

@@ -33,6 +33,7 @@ import {
   EnrolledPhoneSchema,
   EnrollPhoneRequestSchema,
   LoginApprovalPendingSchema,
+  LoginApprovalCancelSchema,
   LoginApprovalRequestSchema,
   LoginApprovalStartedSchema,
   LoginApprovalStatusRequestSchema,
@@ -220,6 +221,8 @@ export const ENDPOINTS = {
   PushConfig: endpoint('GET', '/Push/Config', { response: PushConfigSchema }),
   ApprovalsLogin: endpoint('POST', '/Approvals/Login', { body: LoginApprovalRequestSchema, response: LoginApprovalStartedSchema }),
   // 202 LoginApprovalPending while waiting; 200 Jellyfin's AuthenticationResult once approved.
+  // 204: the page gave up its phone approval (see server/approvals/login.ts cancelWeb).
+  ApprovalsLoginCancel: endpoint('POST', '/Approvals/Login/Cancel', { body: LoginApprovalCancelSchema }),
   ApprovalsLoginStatus: endpoint('POST', '/Approvals/Login/Status', { body: LoginApprovalStatusRequestSchema, response: LoginApprovalPendingSchema, answers: 'auth' }),
   Approval: endpoint('GET', '/Approvals/:approvalId', { response: ApprovalViewSchema }),
   ApprovalOptions: endpoint('POST', '/Approvals/:approvalId/Options', { response: WebAuthnOptionsSchema }),

@@ -1,11 +1,14 @@
 import type { Browser, Page } from 'playwright-core';
+import { LEAVE_GRACE_MS } from '../../server/approvals/login.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, localStorageOf, openPage, PHONE, PHONE_UA, screenshot, type BrowserPage } from '../helpers/browser.ts';
-import { advance, approvalRow, enrollPhone, nextApproval, startWorld, tap, type Phone, type World } from '../integration/approvals-helpers.ts';
+import { advance, approvalRow, call, enrollPhone, nextApproval, startWorld, tap, type Phone, type World } from '../integration/approvals-helpers.ts';
 
 /**
  * A web sign-in that is interrupted, in a real browser at a phone's size: a reload or Back during the
- * second step keeps the challenge (the same number, no second push to the phone) until it expires.
+ * second step keeps the challenge (the same number, no second push to the phone) until it expires; a
+ * sign-in given up ("Cancel and start over", a closed tab) withdraws its request from the phone; two
+ * tabs of one browser make one request, not two.
  */
 
 let w: World;
@@ -80,6 +83,8 @@ describe('back and reload during the second step', { timeout: 60_000 }, () => {
     await p.waitForLoadState('load');
     expect(p.url()).toMatch(/\/JellyfinSecurity\/login\/\?return=/);
     expect(await shownNumber(p)).toBe(number);
+    // The reload's unload sent "leaving"; the page came back, so the request outlives the grace.
+    await new Promise((r) => setTimeout(r, LEAVE_GRACE_MS + 1000));
 
     // The resumed challenge is the one the phone was asked about: approving it signs this tab in.
     expect(pushesToPhone()).toBe(1);
@@ -100,5 +105,47 @@ describe('back and reload during the second step', { timeout: 60_000 }, () => {
     await p.waitForSelector('#password');
     expect(await p.locator('#username').inputValue()).toBe('');
     expect(await p.evaluate(() => sessionStorage.getItem('jellyguard.challenge'))).toBeNull();
+  });
+});
+
+describe('requests of abandoned sign-ins', { timeout: 60_000 }, () => {
+  const pendingLogins = async () => {
+    const r = await call(w, 'GET', '/JellyfinSecurity/Me/Approvals', { token: phone.token, deviceId: phone.deviceId });
+    expect(r.status, r.text).toBe(200);
+    return (r.json as { items: Array<{ id: string; kind: string }> }).items.filter((a) => a.kind === 'login');
+  };
+  const POLL = { timeout: LEAVE_GRACE_MS + 10_000, interval: 250 };
+
+  it('"Cancel and start over" withdraws the request from the phone at once', async () => {
+    const p = await tab();
+    const { approvalId } = await askPhone(p, false).then(async (a) => ({ ...a, approvalId: (await pendingLogins())[0]!.id }));
+    await p.getByRole('button', { name: 'Cancel and start over' }).click();
+    await p.waitForSelector('#password');
+    await expect.poll(async () => (await approvalRow(w, approvalId)).status, { timeout: 5000 }).toBe('expired');
+    expect((await approvalRow(w, approvalId)).reason).toBe('withdrawn');
+    expect(await pendingLogins()).toEqual([]);
+    const view = await call(w, 'GET', `/JellyfinSecurity/Approvals/${approvalId}`);
+    expect((view.json as { status: string }).status).toBe('expired');
+  });
+
+  it('a closed tab withdraws its request once it has not come back', async () => {
+    const p = await tab();
+    await askPhone(p, false);
+    const [open] = await pendingLogins();
+    expect(open).toBeDefined();
+    await p.close({ runBeforeUnload: true });
+    expect((await approvalRow(w, open!.id)).status).toBe('pending'); // not yet: it might be a reload
+    await expect.poll(async () => (await approvalRow(w, open!.id)).status, POLL).toBe('expired');
+    expect(await pendingLogins()).toEqual([]);
+  });
+
+  it('two tabs of one browser make one request', async () => {
+    const first = await tab();
+    await askPhone(first, false);
+    const second = await first.context().newPage();
+    await askPhone(second, false);
+    const pending = await pendingLogins();
+    expect(pending).toHaveLength(1);
+    await screenshot(second, 'login-resume-second-tab', { fullPage: false });
   });
 });

@@ -56,6 +56,7 @@ describe('the route table', () => {
         'GET /Push/Config',
         'POST /Approvals/Login',
         'POST /Approvals/Login/Status',
+        'POST /Approvals/Login/Cancel',
         'GET /Approvals/:approvalId',
         'POST /Approvals/:approvalId/Options',
         'POST /Approvals/:approvalId/Approve',
