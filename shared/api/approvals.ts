@@ -305,7 +305,14 @@ export const RenamePhoneRequestSchema = z.object({ name: phoneName });
 export const SubscriptionRequestSchema = z.object({ subscription: PushSubscriptionSchema });
 export type SubscriptionRequest = z.infer<typeof SubscriptionRequestSchema>;
 
-export const TestPushResponseSchema = z.object({ status: z.literal('queued') });
+/**
+ * What the push service answered to the test notification: `sent` (it accepted the message: the phone
+ * shows it when it is online), `gone` (the subscription ended: turn notifications on again), `unreachable`
+ * (the server could not reach the push service), `refused` (it answered with an error). `message` says
+ * it to a person.
+ */
+export const TestPushResponseSchema = z.object({ status: z.enum(['sent', 'gone', 'unreachable', 'refused']), message: z.string() });
+export type TestPushResponse = z.infer<typeof TestPushResponseSchema>;
 
 // ── My devices ────────────────────────────────────────────────────────────────────────────────────────
 
