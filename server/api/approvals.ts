@@ -141,7 +141,8 @@ export function approvalHandlers({ config, clock, approvals, factors, users, cha
       );
       if (!row) return;
       noStore(ctx);
-      ctx.body = presentApproval(row);
+      const retry = row.kind === 'login' && !row.deviceWaiting && row.retry_until !== null;
+      ctx.body = { ...presentApproval(row), retryUntil: retry ? new Date(row.retry_until!).toISOString() : null };
     },
 
     async deny(ctx: Ctx<'ApprovalDeny'>) {

@@ -133,6 +133,11 @@ export const ApprovalViewSchema = z.object({
    * `{"asking":…,"kind":…,"userId":…,"userName":…,"v":1}` with keys sorted, no spaces.
    */
   commitment: z.object({ nonce: z.string(), canonical: z.string(), challenge: z.string() }),
+  /**
+   * Only in the answer to Approve of a login: the device had stopped waiting (its client gave up, or the
+   * hold was over), so it must sign in again before this time to be let in (approve-then-retry).
+   */
+  retryUntil: z.iso.datetime().nullable().optional(),
 });
 export type ApprovalView = z.infer<typeof ApprovalViewSchema>;
 

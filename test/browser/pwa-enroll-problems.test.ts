@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { screenshot } from '../helpers/browser.ts';
-import { openPhone, serviceWorkerReady, signIn, startWorld, USERS, type Phone, type World } from './pwa-helpers.ts';
+import { openPhone, PLACES, serviceWorkerReady, signIn, startWorld, tvLogin, USERS, type Phone, type World } from './pwa-helpers.ts';
 
 /**
  * "Set up this phone" when something goes wrong, at a phone's size: the browser's push service never
  * answers `pushManager.subscribe` (a spinner, then after the timeout a retry and "Continue without
- * notifications"), and the test notification says what the push service really answered.
+ * notifications"), and the test notification says what the push service really answered; approving
+ * a TV's sign-in after the TV stopped waiting tells the person to sign in again on the TV.
  */
 
 const bob = USERS[1]!;
@@ -13,7 +14,8 @@ let world: World;
 let phone: Phone;
 
 beforeAll(async () => {
-  world = await startWorld();
+  // HoldSeconds 0: a TV's login is answered 401 at once, as when a client gives up before anyone looked.
+  world = await startWorld({ config: { HoldSeconds: 0 } });
   phone = await openPhone(world);
   // While the flag is set, pushManager.subscribe never answers (as when the vendor's push service is unreachable).
   await phone.context.addInitScript(`(() => {
@@ -68,5 +70,21 @@ describe('setting up the phone when the push service does not answer', { timeout
     expect(await result.innerText()).toContain('could not be reached');
     await screenshot(p, 'pwa-enroll-test-unreachable', { fullPage: false });
     world.push.answer(phone.subscriber.id, 201);
+  });
+
+  it('approving after the TV stopped waiting says to sign in again on the TV, and that works', async () => {
+    const p = phone.page;
+    expect((await tvLogin(world, bob, { deviceId: 'roku-gave-up', ip: PLACES.paris.ip, device: 'Bedroom TV' })).status).toBe(401);
+    await p.goto(`${world.appUrl}#/approvals`);
+    await p.getByTestId('pending-list').getByText('Bedroom TV').click();
+    await p.getByTestId('approve').click();
+    await expect.poll(() => p.getByTestId('approval-result').getAttribute('data-status')).toBe('approved');
+    const hint = await p.getByTestId('retry-hint').innerText();
+    expect(hint).toContain('stopped waiting');
+    expect(hint).toContain('Sign in again on Bedroom TV in the next');
+    expect(hint).not.toContain('is signing in now');
+    await screenshot(p, 'pwa-approve-after-tv-gave-up', { fullPage: false });
+    const retry = await tvLogin(world, bob, { deviceId: 'roku-gave-up', ip: PLACES.paris.ip, device: 'Bedroom TV' });
+    expect(retry.status).toBe(200);
   });
 });

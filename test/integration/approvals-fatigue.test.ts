@@ -140,7 +140,10 @@ describe('the push service’s answers', () => {
     w.push.answer(alice.sub.id, 'hang');
     const login = sdkLogin(tv(w, 'roku-hang'), 'alice', 'alice-pw');
     const id = await held(w, alice);
-    expect((await tap(w, alice, id)).status).toBe(200);
+    const approved = await tap(w, alice, id);
+    expect(approved.status).toBe(200);
+    // The TV was still waiting: nothing more for it to do, so the phone is given no retry deadline.
+    expect((approved.json as { retryUntil: string | null }).retryUntil).toBeNull();
     expect((await login).status).toBe(200);
     w.push.answer(alice.sub.id, 201);
   });
