@@ -60,7 +60,7 @@ export function pairPageHtml(baseUrl: string): string {
   <section class="code-side">
     <p class="brand">Jellyfin <span id="server-name"></span></p>
     <h1>Sign in this screen with your phone</h1>
-    <p class="lead">Scan the code with your phone’s camera, or open the <b>Jellyguard Authenticator</b>, choose <b>Pair a TV</b> and enter:</p>
+    <p class="lead">Scan the code with your phone’s camera, or open the <b>Jellyguard Authenticator</b>, choose <b>Sign in a TV</b> and enter:</p>
     <div class="code" id="code" aria-live="polite"></div>
     <p class="status" id="status" role="status">Getting a code…</p>
     <noscript><p class="status error">This page needs JavaScript.</p></noscript>
