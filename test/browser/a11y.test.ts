@@ -81,6 +81,15 @@ describe('no serious or critical accessibility violation', () => {
         await p.waitForLoadState('networkidle');
         await check(p, `app-admin-${tab}`);
       }
+      // Setting up an authenticator app: the key in groups of four, a copy button and the otpauth: link.
+      await p.goto(`${world.appUrl}#/security`);
+      await p.getByRole('button', { name: 'Set up an authenticator app' }).click();
+      const key = p.getByTestId('totp-key');
+      await key.waitFor();
+      expect(await key.innerText()).toMatch(/^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$/);
+      expect(await p.getByTestId('totp-link').getAttribute('href')).toMatch(/^otpauth:\/\/totp\//);
+      await p.getByRole('button', { name: 'Copy key' }).waitFor();
+      await check(p, 'app-security-totp-setup');
     } finally {
       await browser.close();
     }
