@@ -181,3 +181,15 @@ describe('small helpers', () => {
     expect(text).toContain('2026-11-27 12:00 UTC');
   });
 });
+
+describe('the icon of a Jellyfin session', () => {
+  it('shows a TV for TV apps and TV browsers, even Android-based ones', async () => {
+    const { sessionIcon } = await import('../../pwa/common/device.ts');
+    expect(sessionIcon('Jellyfin Android TV', 'Living room TV')).toBe('tv');
+    expect(sessionIcon('Jellyfin Roku', 'Bedroom')).toBe('tv');
+    expect(sessionIcon('Jellyfin Web', 'Samsung Smart TV')).toBe('tv');
+    expect(sessionIcon('Jellyfin Web', 'Chrome')).toBe('globe');
+    expect(sessionIcon('Jellyfin Android', 'Pixel 8')).toBe('phone');
+    expect(sessionIcon('Jellyguard Authenticator', 'Android phone')).toBe('phone');
+  });
+});
