@@ -135,6 +135,9 @@ describe('no serious or critical accessibility violation', () => {
       const { page: p } = await openPage(browser, { viewport: { width: 1280, height: 720 } });
       await p.goto(`${world.origin}/JellyfinSecurity/pair`);
       await p.locator('#code').filter({ hasText: /\S/ }).waitFor();
+      // How long the code lasts, counting down; and (no PublicUrl, opened on localhost) why the QR cannot work on a phone.
+      await expect.poll(() => p.locator('#expiry').innerText()).toMatch(/^This code changes in \d:\d\d$/);
+      expect(await p.getByTestId('qr-warning').innerText()).toContain('PublicUrl');
       await check(p, 'pair-page');
     } finally {
       await browser.close();
