@@ -38,6 +38,21 @@ export function sessionIcon(client: string | null, deviceName: string | null = n
   return 'tv';
 }
 
+/**
+ * "<client> on <device>" without saying a thing twice: "Jellyfin Roku on Bedroom TV", but "Jellyfin
+ * Android TV" when the device is just "Android TV" (one name inside the other: the longer says it all).
+ */
+export function clientOnDevice(client: string | null, deviceName: string | null): string | null {
+  const c = client?.trim() || null;
+  const d = deviceName?.trim() || null;
+  if (!c || !d) return c ?? d;
+  const lc = c.toLowerCase();
+  const ld = d.toLowerCase();
+  if (lc.includes(ld)) return c;
+  if (ld.includes(lc)) return d;
+  return `${c} on ${d}`;
+}
+
 /** The MediaBrowser authorization header, with the session's token when there is one. */
 export function authorizationHeader(token?: string | null): string {
   return mediaBrowserHeader({ deviceId: deviceId(), deviceName: deviceName() }, token);

@@ -193,3 +193,14 @@ describe('the icon of a Jellyfin session', () => {
     expect(sessionIcon('Jellyguard Authenticator', 'Android phone')).toBe('phone');
   });
 });
+
+describe('what is asking, in words', () => {
+  it('says "<client> on <device>" without repeating a name', async () => {
+    const { clientOnDevice } = await import('../../pwa/common/device.ts');
+    expect(clientOnDevice('Jellyfin Roku', 'Bedroom TV')).toBe('Jellyfin Roku on Bedroom TV');
+    expect(clientOnDevice('Jellyfin Android TV', 'Android TV')).toBe('Jellyfin Android TV');
+    expect(clientOnDevice('Jellyfin Web', 'Jellyfin Web on Chrome')).toBe('Jellyfin Web on Chrome');
+    expect(clientOnDevice(null, 'Living room')).toBe('Living room');
+    expect(clientOnDevice(null, null)).toBeNull();
+  });
+});
