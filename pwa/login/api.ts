@@ -203,6 +203,23 @@ export class LoginApi {
   // ── Approve on the phone (shared/api/approvals.ts, "The login page") ──
 
   /** Start (or get back) the phone approval of this sign-in: the 2 digits to show. */
+  /**
+   * Give up the challenge's phone approval (and, unless `leaving`, the challenge). `leaving`: the page is
+   * closing or reloading, so the request goes as a beacon, which outlives the page. Best effort: nothing
+   * to report when it fails (the approval then expires on its own).
+   */
+  cancelPhoneApproval(challengeId: string, leaving: boolean): void {
+    const url = this.base + LoginApi.at(pathOf(ENDPOINTS.ApprovalsLoginCancel));
+    const body = JSON.stringify({ challengeId, leaving });
+    if (leaving && typeof navigator !== 'undefined' && navigator.sendBeacon?.(url, new Blob([body], { type: 'application/json' }))) return;
+    void this.send(LoginApi.at(pathOf(ENDPOINTS.ApprovalsLoginCancel)), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      keepalive: true,
+    }).catch(() => undefined);
+  }
+
   startPhoneApproval(challengeId: string): Promise<LoginApprovalStarted> {
     const e = ENDPOINTS.ApprovalsLogin;
     return this.call(LoginApi.at(pathOf(e)), e.response, { challengeId });

@@ -54,6 +54,11 @@ export interface LoginPageEnv {
   origin: string;
   userAgent: string;
   storage: KeyValueStore;
+  /**
+   * This tab's storage (sessionStorage): the open challenge's id lives there, so a reload resumes the
+   * challenge (and its phone approval, never a second push) instead of asking for the password again.
+   */
+  tabStorage?: KeyValueStore & { removeItem(key: string): void };
   passkeySupported: boolean;
   /** TVs get the phone or a code first: nobody holds a security key up to a TV. */
   onTv: boolean;
@@ -63,6 +68,9 @@ export interface LoginPageEnv {
   challengeId?: string | null;
   now?: () => number;
 }
+
+/** sessionStorage key of the challenge this tab is in. */
+export const OPEN_CHALLENGE_KEY = 'jellyguard.challenge';
 
 export class LoginPage {
   step = $state<Step>({ kind: 'loading' });
@@ -122,13 +130,22 @@ export class LoginPage {
       this.server = info;
       this.options = opts;
       this.disclaimer = typeof brand.LoginDisclaimer === 'string' ? brand.LoginDisclaimer.trim() : '';
-      this.step = info.StartupWizardCompleted === false ? { kind: 'setup' } : { kind: 'password' };
-      if (this.step.kind === 'password' && this.#env.challengeId) {
+      if (info.StartupWizardCompleted === false) {
+        this.step = { kind: 'setup' };
+        return;
+      }
+      if (this.#env.challengeId) {
+        // A single sign-on that needs the second step: its challenge, handed over by the callback page.
         const id = this.#env.challengeId;
         this.#env.challengeId = null;
+        this.step = { kind: 'password' };
         await this.#enterChallenge(id).catch((e: unknown) => this.#fail(e));
+        if (this.step.kind !== 'password') return;
+      } else if (await this.#resume()) {
+        return;
       }
-      if (this.step.kind === 'password') void this.#offerPasswordless();
+      this.step = { kind: 'password' };
+      void this.#offerPasswordless();
     } catch (e) {
       this.error = describeProblem(e).message;
       this.step = { kind: 'unavailable' };
@@ -183,11 +200,30 @@ export class LoginPage {
     this.#finish(await api.passkeySignIn(response, this.#authorization()));
   }
 
+  /** Back into the challenge this tab was in before a reload, while it is still open. */
+  async #resume(): Promise<boolean> {
+    const id = this.#env.tabStorage?.getItem(OPEN_CHALLENGE_KEY);
+    if (!id) return false;
+    try {
+      await this.#enterChallenge(id);
+      return true;
+    } catch {
+      // Over, expired or unknown: start again from the password, as if there had been none.
+      this.#forgetChallenge();
+      return false;
+    }
+  }
+
+  #forgetChallenge(): void {
+    this.#env.tabStorage?.removeItem(OPEN_CHALLENGE_KEY);
+  }
+
   /** A failure: word it; back to the password when the challenge is over. */
   #fail(e: unknown): void {
     const p = describeProblem(e);
     this.info = null;
     if (p.restart) {
+      this.#forgetChallenge();
       this.#stopPhone();
       this.#trust = false;
       this.step = { kind: 'password' };
@@ -213,6 +249,7 @@ export class LoginPage {
     const session = readAuthenticationResult(result);
     if (!session) throw new ApiError(200, 'bad_response', '');
     const { storage, origin, returnTo, base } = this.#env;
+    this.#forgetChallenge();
     saveJellyfinSession(storage, { session, server: this.server, address: webClientAddress(origin, returnTo, base), now: this.#now() });
     this.step = { kind: 'done', userName: session.userName };
     this.#env.go(returnTo);
@@ -220,6 +257,9 @@ export class LoginPage {
 
   async #enterChallenge(challengeId: string): Promise<void> {
     const challenge = await this.#env.api.challenge(challengeId);
+    if (challenge.state !== 'pending') throw new ApiError(410, 'challenge_over', '');
+    this.#env.tabStorage?.setItem(OPEN_CHALLENGE_KEY, challengeId);
+    this.username = challenge.userName;
     this.info = null;
     this.emailSent = challenge.emailCodeSent;
     if (challenge.methods.includes('enroll')) {
@@ -305,7 +345,22 @@ export class LoginPage {
     })();
   }
 
+  /** The challenge the page is in, if any. */
+  get #openChallenge(): ChallengeInfo | null {
+    const step = this.step;
+    return step.kind === 'factor' || step.kind === 'enroll' || step.kind === 'codes' ? step.challenge : null;
+  }
+
+  /** The page is closing (or reloading): its phone request goes unless the page comes back at once. */
+  leaving(): void {
+    const challenge = this.#openChallenge;
+    if (challenge) this.#env.api.cancelPhoneApproval(challenge.challengeId, true);
+  }
+
   restart(): void {
+    const challenge = this.#openChallenge;
+    if (challenge) this.#env.api.cancelPhoneApproval(challenge.challengeId, false);
+    this.#forgetChallenge();
     this.#stopPhone();
     this.error = null;
     this.info = null;

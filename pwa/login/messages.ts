@@ -52,6 +52,8 @@ export function describeProblem(err: unknown): Problem {
   const { code, status } = err;
   if (code === 'network') return p('No connection to the server. Check your network and try again.');
   if (code === 'wrong_password') return p('Wrong user name or password.');
+  // Only a user name or password far longer than any real one fills a sign-in request.
+  if (code === 'payload_too_large') return p('That user name or password is too long. Check what you typed and try again.');
   if (code === 'not_allowed') {
     return p('This account cannot sign in right now: it may be disabled or locked, or not allowed at this time. Ask your administrator.');
   }

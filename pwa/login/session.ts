@@ -41,9 +41,26 @@ export function browserDeviceId(storage: KeyValueStore, userAgent: string, now: 
   return id;
 }
 
-/** jellyfin-web's getDeviceName: the browser (or TV) family, plus " iPad" / " iPhone" / " Android". */
+/**
+ * A TV's browser, named as the TV: its Chrome-based engine would otherwise make it "Chrome Android",
+ * which nobody recognises in a list of devices or on the phone that approves it.
+ */
+const TV_BROWSERS: Array<[RegExp, string]> = [
+  [/Android TV|GoogleTV|Google TV/i, 'Android TV'],
+  [/\bAFT[A-Z]/, 'Fire TV'],
+  [/CrKey/, 'Chromecast'],
+  [/BRAVIA/i, 'Sony TV'],
+  [/SMART-TV|SmartTV|HbbTV/i, 'Smart TV'],
+];
+
+/**
+ * jellyfin-web's getDeviceName: the browser (or TV) family, plus " iPad" / " iPhone" / " Android";
+ * other TVs by their platform (TV_BROWSERS).
+ */
 export function browserDeviceName(ua: string): string {
   let name = 'Web Browser';
+  const tv = /Tizen|Web0S|webOS/i.test(ua) ? undefined : TV_BROWSERS.find(([re]) => re.test(ua));
+  if (tv) return tv[1];
   if (/Tizen/i.test(ua)) name = 'Samsung Smart TV';
   else if (/Web0S|webOS/i.test(ua)) name = 'LG Smart TV';
   else if (/OPR\/|Opera/i.test(ua) && /TV/i.test(ua)) name = 'Opera TV';

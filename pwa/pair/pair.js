@@ -145,6 +145,18 @@
     return code.length === 6 ? code.slice(0, 3) + '\u2009' + code.slice(3) : code;
   }
 
+  // How long the code on the screen lasts (it is renewed then): a countdown, so nobody types a dead code.
+  var expiryEl = document.getElementById('expiry');
+  setInterval(function () {
+    if (!expiryEl) return;
+    if (!current) {
+      expiryEl.textContent = '';
+      return;
+    }
+    var left = Math.max(0, Math.ceil((current.startedAt + RENEW_MS - Date.now()) / 1000));
+    expiryEl.textContent = 'This code changes in ' + Math.floor(left / 60) + ':' + String(left % 60).padStart(2, '0');
+  }, 1000);
+
   function later(fn, ms) {
     if (timer) clearTimeout(timer);
     timer = setTimeout(fn, ms);

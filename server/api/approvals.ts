@@ -1,6 +1,6 @@
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { ENDPOINTS } from '../../shared/api/endpoints.ts';
-import type { ApprovalsResponse, EnrolledPhone, LoginApprovalPending, PushConfig, PushSubscriptionInput } from '../../shared/api/approvals.ts';
+import type { ApprovalsResponse, EnrolledPhone, LoginApprovalPending, PushConfig, PushSubscriptionInput, TestPushResponse } from '../../shared/api/approvals.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
 import type { GatewayContext } from '../context.ts';
@@ -11,7 +11,7 @@ import type { UserDirectory } from '../gate/users.ts';
 import type { ChallengeService } from '../login/challenges.ts';
 import type { FactorChanges } from '../stepup/changes.ts';
 import { AssertionRefused, clientGone, presentApproval, type Approvals, type PhoneRow } from '../approvals/index.ts';
-import { endpointProblem, keysProblem } from '../push/index.ts';
+import { endpointProblem, keysProblem, type SendOutcome } from '../push/index.ts';
 import type { ChangeRecorder } from './factor-change.ts';
 import { browserOf, me, noStore, rpOf } from './http.ts';
 import { assertCanRemove } from './me.ts';
@@ -84,6 +84,12 @@ export function approvalHandlers({ config, clock, approvals, factors, users, cha
       ctx.body = await approvals.login.startWeb(ctx.input.challengeId);
     },
 
+    async cancelLogin(ctx: Ctx<'ApprovalsLoginCancel'>) {
+      noStore(ctx);
+      await approvals.login.cancelWeb(ctx.input.challengeId, ctx.input.leaving);
+      ctx.status = 204;
+    },
+
     async loginStatus(ctx: Ctx<'ApprovalsLoginStatus'>) {
       const input = ctx.input;
       if (input.waitSeconds > 0) approvals.login.track(ctx);
@@ -135,7 +141,8 @@ export function approvalHandlers({ config, clock, approvals, factors, users, cha
       );
       if (!row) return;
       noStore(ctx);
-      ctx.body = presentApproval(row);
+      const retry = row.kind === 'login' && !row.deviceWaiting && row.retry_until !== null;
+      ctx.body = { ...presentApproval(row), retryUntil: retry ? new Date(row.retry_until!).toISOString() : null };
     },
 
     async deny(ctx: Ctx<'ApprovalDeny'>) {
@@ -255,12 +262,10 @@ export function approvalHandlers({ config, clock, approvals, factors, users, cha
       if (!phone) throw apiError('unknown_phone');
       if (!phone.subscription_enc) throw apiError('no_subscription');
       if (!approvals.push.enabled) throw apiError('push_disabled');
-      await approvals.push.sendToUser(me(ctx), { v: 1, type: 'notice', kind: 'test', title: 'Jellyguard', body: 'Notifications work on this phone.', tag: 'test' }, {
-        ttlSeconds: 60,
-        urgency: 'normal',
-      });
-      ctx.status = 202;
-      ctx.body = { status: 'queued' };
+      const payload = { v: 1, type: 'notice', kind: 'test', title: 'Jellyguard', body: 'Notifications work on this phone.', tag: 'test' } as const;
+      const outcome = await approvals.push.sendToPhone(me(ctx), phone.id, payload, { ttlSeconds: 60, urgency: 'normal' });
+      if (!outcome) throw apiError('no_subscription');
+      ctx.body = testPushAnswer(outcome);
     },
 
     removePhone: {
@@ -296,4 +301,15 @@ export function approvalHandlers({ config, clock, approvals, factors, users, cha
       },
     },
   };
+}
+
+/** The push service's answer to a test notification, as the phone says it. */
+export function testPushAnswer(outcome: SendOutcome): TestPushResponse {
+  if (outcome.kind === 'sent') return { status: 'sent', message: 'Test notification sent: it should appear on this phone in a moment.' };
+  if (outcome.kind === 'gone') return { status: 'gone', message: 'The push service says this phone’s notifications have ended. Turn notifications on again on this phone.' };
+  // No HTTP answer at all: a name that does not resolve, a refused or cut connection, a timeout.
+  if (outcome.status === undefined) {
+    return { status: 'unreachable', message: 'The push service could not be reached from the server, so no notification was sent. Ask whoever runs the server to check its internet access.' };
+  }
+  return { status: 'refused', message: `The push service refused the notification (HTTP ${outcome.status}). Try again later, or turn notifications on again on this phone.` };
 }

@@ -82,7 +82,7 @@ export function pairingHandlers({ config, pairing, guard, users, jellyfin }: Pai
       ctx.set('referrer-policy', 'no-referrer');
       ctx.set('x-content-type-options', 'nosniff');
       ctx.set('cache-control', 'no-store');
-      ctx.body = pairPageHtml(baseUrl);
+      ctx.body = pairPageHtml(baseUrl, { qrOrigin: publicOrigin(ctx, config.PublicUrl) });
     },
     script: (ctx: Ctx<'PairScript'>) => sendAsset(ctx, PAIR_SCRIPT),
     styles: (ctx: Ctx<'PairStyles'>) => sendAsset(ctx, PAIR_STYLES),

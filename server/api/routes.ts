@@ -166,6 +166,7 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.ApprovalsLoginStatus, PUBLIC, h.approvals.loginStatus),
     route(E.PhoneSignIn, PUBLIC, h.phoneSignIn.start), // the same answer for every user name
     route(E.PhoneSignInStatus, PUBLIC, h.phoneSignIn.status), // the sealed request id is the bearer
+    route(E.ApprovalsLoginCancel, PUBLIC, h.approvals.cancelLogin),
     route(E.Approval, PUBLIC, h.approvals.get, { approvalId }),
     route(E.ApprovalOptions, PUBLIC, h.approvals.options, { approvalId }),
     route(E.ApprovalApprove, PUBLIC, h.approvals.approve, { approvalId }), // a passkey assertion is the proof

@@ -316,7 +316,16 @@ export class Approvals {
   }
 
   /** The number picked on the phone must be the one the asking screen shows (constant-time compare). */
-  async approve(id: string, input: { number?: string | undefined; response: AuthenticationResponseJSON }, by: Decider): Promise<ApprovalRow> {
+  /**
+   * Approve with this phone's passkey. `deviceWaiting` says whether a held login was still waiting for
+   * this answer: when not (the client gave up, or the hold was over), the device must sign in again
+   * before `retry_until` (approve-then-retry), and the phone says so.
+   */
+  async approve(
+    id: string,
+    input: { number?: string | undefined; response: AuthenticationResponseJSON },
+    by: Decider,
+  ): Promise<ApprovalRow & { deviceWaiting: boolean }> {
     const row = await this.pending(id);
     const choices = choicesOf(row);
     if (choices && input.number === undefined) throw new HttpError(400, 'number_required', 'Pick the number shown on the screen that is signing in.');
@@ -334,6 +343,7 @@ export class Approvals {
       throw new HttpError(409, 'wrong_number', 'That is not the number on the screen: this request was denied.');
     }
     const retryUntil = row.mode === 'hold' ? this.deps.clock.now() + this.deps.config.ApprovalSeconds * 1000 : null;
+    const deviceWaiting = row.mode !== 'hold' || this.waiters.count(row.id) > 0;
     const approved = await this.store.decide(row.id, 'approved', { reason: 'user', ip: by.ip, credentialId: check.credentialId, retryUntil });
     if (!approved) {
       await this.pending(id); // throws the right 409/410
@@ -347,7 +357,7 @@ export class Approvals {
       this.audit({ type: 'account.released', outcome: 'success', ...people, detail: { approval: short(row.id) } });
     }
     this.decided(approved);
-    return approved;
+    return { ...approved, deviceWaiting };
   }
 
   /** Deny: the approval id (which only the user's phones and sessions know) is the proof. */
@@ -433,9 +443,9 @@ export class Approvals {
     return reported;
   }
 
-  /** Nobody answered in time. */
-  async expire(row: ApprovalRow): Promise<void> {
-    const expired = await this.store.decide(row.id, 'expired', { reason: 'expired' });
+  /** Nobody answered in time, or (`withdrawn`) the sign-in that asked was abandoned on its page. */
+  async expire(row: ApprovalRow, reason: 'expired' | 'withdrawn' = 'expired'): Promise<void> {
+    const expired = await this.store.decide(row.id, 'expired', { reason });
     if (!expired) return;
     this.audit({
       type: 'approval.expired',
@@ -446,7 +456,7 @@ export class Approvals {
       deviceId: row.device_id,
       deviceName: row.device_name,
       client: row.client,
-      detail: { approval: short(row.id), kind: row.kind },
+      detail: { approval: short(row.id), kind: row.kind, ...(reason === 'withdrawn' ? { reason } : {}) },
     });
     this.decided(expired);
   }

@@ -52,8 +52,14 @@ export interface PhoneLoginEngine {
     mode: 'hold' | 'poll';
     loginChallengeId: string;
   }): Promise<{ row: ApprovalRow; pushed: boolean; pushSkipped: PushSkipped | null }>;
-  expire(row: ApprovalRow): Promise<void>;
+  expire(row: ApprovalRow, reason?: 'expired' | 'withdrawn'): Promise<void>;
 }
+
+/**
+ * A login page that closes may only be reloading: its approval is withdrawn when the page has not come
+ * back (resumed its challenge) within this long, so a reload keeps the request the phone already has.
+ */
+export const LEAVE_GRACE_MS = 8_000;
 
 export interface PhoneLoginDeps {
   engine: PhoneLoginEngine;
@@ -105,6 +111,9 @@ export class PhoneLogin {
   async drain(): Promise<void> {
     while (this.answering.size) await Promise.all([...this.answering]);
   }
+
+  /** Pages that closed with a pending phone approval, by challenge id: the withdrawal waits for a reload. */
+  private readonly leaving = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly deps: PhoneLoginDeps) {}
 
@@ -266,6 +275,7 @@ export class PhoneLogin {
 
   /** Approvals/Login: start (or return the already started) phone approval of a held web login. */
   async startWeb(challengeId: string): Promise<LoginApprovalStarted> {
+    this.stayed(challengeId);
     const { engine } = this.deps;
     const row = await this.phoneChallenge(challengeId);
     const phones = (await engine.phones.usable(row.user_id)).length;
@@ -302,6 +312,44 @@ export class PhoneLogin {
   }
 
   /**
+   * Approvals/Login/Cancel: the login page gave up its phone approval, so the phone no longer lists a
+   * request nobody waits for. "Cancel and start over" (`leaving` false) withdraws it and ends the
+   * challenge at once; a page that closes (`leaving`, sent as a beacon) may be reloading, so that waits
+   * LEAVE_GRACE_MS for the page to come back first. An unknown or decided approval changes nothing.
+   */
+  async cancelWeb(challengeId: string, leaving: boolean): Promise<void> {
+    const approval = await this.deps.engine.store.byLoginChallenge(challengeId);
+    const open = approval && approval.status === 'pending' && approval.mode === 'poll' ? approval : undefined;
+    if (leaving) {
+      if (!open || this.leaving.has(challengeId)) return;
+      const timer = setTimeout(() => {
+        this.leaving.delete(challengeId);
+        void this.withdraw(challengeId).catch(() => undefined); // best effort: it expires on its own anyway
+      }, LEAVE_GRACE_MS);
+      timer.unref();
+      this.leaving.set(challengeId, timer);
+      return;
+    }
+    this.stayed(challengeId);
+    await this.withdraw(challengeId);
+    const row = await this.deps.challenges.get(challengeId);
+    if (row && row.state === 'pending') await this.deps.challenges.end(row, 'superseded');
+  }
+
+  /** The page is (back) on this challenge: a withdrawal waiting since it closed is off. */
+  private stayed(challengeId: string): void {
+    const timer = this.leaving.get(challengeId);
+    if (!timer) return;
+    clearTimeout(timer);
+    this.leaving.delete(challengeId);
+  }
+
+  private async withdraw(challengeId: string): Promise<void> {
+    const approval = await this.deps.engine.store.byLoginChallenge(challengeId);
+    if (approval && approval.status === 'pending' && approval.mode === 'poll') await this.deps.engine.expire(approval, 'withdrawn');
+  }
+
+  /**
    * Approvals/Login/Status: once approved, complete the held web login (exactly once) and hand back
    * Jellyfin's answer; otherwise say how the approval stands. `waitSeconds` long-polls.
    */
@@ -310,6 +358,7 @@ export class PhoneLogin {
     waitSeconds: number,
     signal: AbortSignal,
   ): Promise<{ kind: 'released'; body: Buffer; contentType: string | undefined; row: ChallengeRow } | { kind: 'pending'; approval: ApprovalRow }> {
+    this.stayed(challengeId);
     const { engine, challenges, clock } = this.deps;
     let approval = await engine.store.byLoginChallenge(challengeId);
     if (!approval || approval.mode !== 'poll') throw new HttpError(404, 'no_approval', 'No phone approval was started for this sign-in.');

@@ -40,9 +40,22 @@ export const PAIR_PAGE_CSP = [
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** The page itself. `baseUrl` is Jellyfin's BaseUrl ('' or '/jellyfin'). */
-export function pairPageHtml(baseUrl: string): string {
+/** Whether a phone could never open links to `origin`: it names this machine itself (localhost, 127.x, ::1). */
+export function isLoopbackOrigin(origin: string): boolean {
+  if (!origin) return false;
+  const host = new URL(origin).hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1';
+}
+
+/**
+ * The page itself. `baseUrl` is Jellyfin's BaseUrl ('' or '/jellyfin'); `qrOrigin` the origin the QR
+ * code's link uses — on a loopback host (no PublicUrl) the page says a phone cannot open it.
+ */
+export function pairPageHtml(baseUrl: string, opts: { qrOrigin?: string } = {}): string {
   const b = escapeHtml(baseUrl);
+  const loopbackWarning = isLoopbackOrigin(opts.qrOrigin ?? '')
+    ? `\n    <p class="qr-warning" data-testid="qr-warning">A phone cannot open this code: it points to ${escapeHtml(new URL(opts.qrOrigin!).host)}, this machine itself. Type the code in the app instead, or ask whoever runs the server to set <b>PublicUrl</b> to the address phones use.</p>`
+    : '';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -60,14 +73,15 @@ export function pairPageHtml(baseUrl: string): string {
   <section class="code-side">
     <p class="brand">Jellyfin <span id="server-name"></span></p>
     <h1>Sign in this screen with your phone</h1>
-    <p class="lead">Scan the code with your phone’s camera, or open the <b>Jellyguard Authenticator</b>, choose <b>Pair a TV</b> and enter:</p>
+    <p class="lead">Scan the code with your phone’s camera, or open the <b>Jellyguard Authenticator</b>, choose <b>Sign in a TV</b> and enter:</p>
     <div class="code" id="code" aria-live="polite"></div>
     <p class="status" id="status" role="status">Getting a code…</p>
+    <p class="expiry" id="expiry"></p>
     <noscript><p class="status error">This page needs JavaScript.</p></noscript>
   </section>
   <section class="qr-side">
     <img id="qr" alt="QR code: scan it with your phone to approve this screen" hidden>
-    <p class="qr-hint">Approve on your phone with a tap.</p>
+    <p class="qr-hint">Approve on your phone with a tap.</p>${loopbackWarning}
   </section>
 </main>
 </body>

@@ -78,8 +78,21 @@ export class PushService {
       return 0;
     }
     const text = JSON.stringify(payload);
-    for (const s of subs) this.track(this.deliver(userId, s, { payload: text, ...opts }));
+    for (const s of subs) this.track(this.deliver(userId, s, { payload: text, ...opts }).then(() => undefined));
     return subs.length;
+  }
+
+  /**
+   * Send `payload` to one phone of `userId` and wait for the push service's answer (the test
+   * notification: the person is told what really happened). Undefined when the phone has no subscription.
+   */
+  async sendToPhone(userId: string, phoneId: string, payload: PushPayload, opts: SendOptions): Promise<SendOutcome | undefined> {
+    if (!this.deps.enabled) return undefined;
+    const sub = (await this.deps.subscriptions.subscriptionsOf(userId)).find((s) => s.phoneId === phoneId);
+    if (!sub) return undefined;
+    const sent = this.deliver(userId, sub, { payload: JSON.stringify(payload), ...opts });
+    this.track(sent.then(() => undefined));
+    return sent;
   }
 
   /** Resolves when every message queued so far was answered, failed or timed out (tests, shutdown). */
@@ -96,12 +109,13 @@ export class PushService {
     userId: string,
     s: { phoneId: string; endpointHash: string; subscription: PushSubscription },
     message: { payload: string } & SendOptions,
-  ): Promise<void> {
+  ): Promise<SendOutcome> {
     const problem = endpointProblem(s.subscription.endpoint, { allowHttpLoopback: this.deps.allowHttpLoopback ?? false });
     if (problem) {
       this.deps.log.warn(`not sending to phone ${s.phoneId.slice(0, 6)}…: its endpoint ${problem}`);
-      this.onSent?.({ userId, phoneId: s.phoneId, outcome: { kind: 'failed', error: `endpoint ${problem}` } });
-      return;
+      const outcome: SendOutcome = { kind: 'failed', error: `endpoint ${problem}` };
+      this.onSent?.({ userId, phoneId: s.phoneId, outcome });
+      return outcome;
     }
     const outcome = await sendPush(s.subscription, message, { keys: this.deps.keys, subject: this.deps.subject }, this.timeoutMs);
     const service = pushServiceOf(s.subscription.endpoint);
@@ -115,5 +129,6 @@ export class PushService {
       this.deps.log.warn(`a push to phone ${s.phoneId.slice(0, 6)}… failed: ${outcome.error}`);
     }
     this.onSent?.({ userId, phoneId: s.phoneId, outcome });
+    return outcome;
   }
 }

@@ -133,6 +133,11 @@ export const ApprovalViewSchema = z.object({
    * `{"asking":…,"kind":…,"userId":…,"userName":…,"v":1}` with keys sorted, no spaces.
    */
   commitment: z.object({ nonce: z.string(), canonical: z.string(), challenge: z.string() }),
+  /**
+   * Only in the answer to Approve of a login: the device had stopped waiting (its client gave up, or the
+   * hold was over), so it must sign in again before this time to be let in (approve-then-retry).
+   */
+  retryUntil: z.iso.datetime().nullable().optional(),
 });
 export type ApprovalView = z.infer<typeof ApprovalViewSchema>;
 
@@ -171,6 +176,9 @@ export type ApprovalsResponse = z.infer<typeof ApprovalsResponseSchema>;
 
 export const LoginApprovalRequestSchema = z.object({ challengeId: ChallengeIdSchema });
 export type LoginApprovalRequest = z.infer<typeof LoginApprovalRequestSchema>;
+
+/** Approvals/Login/Cancel: "Cancel and start over", or (`leaving`) the page closing or reloading. */
+export const LoginApprovalCancelSchema = z.object({ challengeId: ChallengeIdSchema, leaving: z.boolean().default(false) });
 
 /** Why no push went out (the approval exists all the same: the app's approvals page shows it). */
 export const PushSkippedSchema = z.enum(['disabled', 'no_subscription', 'rate_limited', 'backoff', 'banned_address']);
@@ -335,7 +343,14 @@ export const RenamePhoneRequestSchema = z.object({ name: phoneName });
 export const SubscriptionRequestSchema = z.object({ subscription: PushSubscriptionSchema });
 export type SubscriptionRequest = z.infer<typeof SubscriptionRequestSchema>;
 
-export const TestPushResponseSchema = z.object({ status: z.literal('queued') });
+/**
+ * What the push service answered to the test notification: `sent` (it accepted the message: the phone
+ * shows it when it is online), `gone` (the subscription ended: turn notifications on again), `unreachable`
+ * (the server could not reach the push service), `refused` (it answered with an error). `message` says
+ * it to a person.
+ */
+export const TestPushResponseSchema = z.object({ status: z.enum(['sent', 'gone', 'unreachable', 'refused']), message: z.string() });
+export type TestPushResponse = z.infer<typeof TestPushResponseSchema>;
 
 // ── My devices ────────────────────────────────────────────────────────────────────────────────────────
 

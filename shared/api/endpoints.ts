@@ -34,6 +34,7 @@ import {
   EnrolledPhoneSchema,
   EnrollPhoneRequestSchema,
   LoginApprovalPendingSchema,
+  LoginApprovalCancelSchema,
   LoginApprovalRequestSchema,
   LoginApprovalStartedSchema,
   LoginApprovalStatusRequestSchema,
@@ -230,6 +231,8 @@ export const ENDPOINTS = {
   PushConfig: endpoint('GET', '/Push/Config', { response: PushConfigSchema }),
   ApprovalsLogin: endpoint('POST', '/Approvals/Login', { body: LoginApprovalRequestSchema, response: LoginApprovalStartedSchema }),
   // 202 LoginApprovalPending while waiting; 200 Jellyfin's AuthenticationResult once approved.
+  // 204: the page gave up its phone approval (see server/approvals/login.ts cancelWeb).
+  ApprovalsLoginCancel: endpoint('POST', '/Approvals/Login/Cancel', { body: LoginApprovalCancelSchema }),
   ApprovalsLoginStatus: endpoint('POST', '/Approvals/Login/Status', { body: LoginApprovalStatusRequestSchema, response: LoginApprovalPendingSchema, answers: 'auth' }),
   // Sign in with the phone alone: the same answer for every user name; 200 AuthenticationResult once approved.
   PhoneSignIn: endpoint('POST', '/Approvals/SignIn', { body: PhoneSignInRequestSchema, response: PhoneSignInStartedSchema }),

@@ -238,10 +238,13 @@ describe('the admin console', () => {
     await p.goto(`${world.appUrl}#/admin/audit`);
     const audit = p.getByTestId('admin-audit');
     await audit.getByText('approval.approved').first().waitFor();
+    expect(await audit.innerText()).toContain('Approved on the phone');
     await p.getByLabel('Filter by user name or event type').fill('guard');
     await p.getByRole('button', { name: 'Filter' }).click();
     await expect.poll(async () => (await audit.innerText()).includes('approval.approved')).toBe(false);
     expect(await audit.innerText()).toContain('guard.ban.lifted');
+    // Sentences, as Jellyfin's own activity log reads; the type stays beneath for filtering.
+    expect(await audit.innerText()).toContain('An administrator lifted a block');
     await shot(p, 'admin-audit');
   });
 

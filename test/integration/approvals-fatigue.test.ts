@@ -115,16 +115,35 @@ describe('the push service’s answers', () => {
 
   it('a test notification reaches the phone', async () => {
     const r = await call(w, 'POST', `/JellyfinSecurity/Me/Phones/${alice.info.id}/Test`, { token: alice.token, deviceId: alice.deviceId });
-    expect(r.status).toBe(202);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ status: 'sent' });
     const m = await w.push.nextMessage((x) => x.subscriberId === alice.sub.id && x.json?.kind === 'test');
     expect(m.json).toMatchObject({ v: 1, type: 'notice', title: 'Jellyguard' });
+  });
+
+  it('a test notification says what the push service really answered: an error, or no answer at all', async () => {
+    const test = () => call(w, 'POST', `/JellyfinSecurity/Me/Phones/${alice.info.id}/Test`, { token: alice.token, deviceId: alice.deviceId });
+    w.push.answer(alice.sub.id, 503);
+    const refused = await test();
+    expect(refused.status).toBe(200);
+    expect(refused.json).toMatchObject({ status: 'refused' });
+    expect((refused.json as { message: string }).message).toContain('HTTP 503');
+    // No answer within the push timeout: as for a push service whose name does not resolve (ENOTFOUND).
+    w.push.answer(alice.sub.id, 'hang');
+    const silent = await test();
+    expect(silent.json).toMatchObject({ status: 'unreachable' });
+    expect((silent.json as { message: string }).message).toContain('could not be reached');
+    w.push.answer(alice.sub.id, 201);
   });
 
   it('a slow push service does not hold up the login: the TV is approved while the push still hangs', async () => {
     w.push.answer(alice.sub.id, 'hang');
     const login = sdkLogin(tv(w, 'roku-hang'), 'alice', 'alice-pw');
     const id = await held(w, alice);
-    expect((await tap(w, alice, id)).status).toBe(200);
+    const approved = await tap(w, alice, id);
+    expect(approved.status).toBe(200);
+    // The TV was still waiting: nothing more for it to do, so the phone is given no retry deadline.
+    expect((approved.json as { retryUntil: string | null }).retryUntil).toBeNull();
     expect((await login).status).toBe(200);
     w.push.answer(alice.sub.id, 201);
   });

@@ -67,6 +67,16 @@ describe('jellyfin-web identity', () => {
     expect(browserDeviceName('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0')).toBe('Edge Chromium');
   });
 
+  it('names a TV browser as a TV, not "Chrome Android"', () => {
+    const chromeOn = (platform: string) => `Mozilla/5.0 (Linux; ${platform}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36`;
+    expect(browserDeviceName(chromeOn('Android 12; BRAVIA 4K VH2 Build/STT1.211025.001.Z4'))).toBe('Sony TV');
+    expect(browserDeviceName(chromeOn('Android 11; AFTKA Build/RS8101.1303N'))).toBe('Fire TV');
+    expect(browserDeviceName(chromeOn('Android 12; Android TV; Chromecast HD'))).toBe('Android TV');
+    expect(browserDeviceName('Mozilla/5.0 (X11; Linux armv7l) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/114.0.0.0 Safari/537.36 CrKey/1.56.500000')).toBe('Chromecast');
+    expect(browserDeviceName('Mozilla/5.0 (Linux; U; Android 9; SMART-TV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/96.0 Safari/537.36')).toBe('Smart TV');
+    expect(browserDeviceName('Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/87.0 Safari/537.36 WebAppManager')).toBe('LG Smart TV');
+  });
+
   it('writes the MediaBrowser header jellyfin-web sends, and no field can break its grammar', () => {
     expect(authorizationHeader({ deviceName: 'Chrome', deviceId: 'abc+/1', version: '10.11.11' })).toBe(
       'MediaBrowser Client="Jellyfin Web", Device="Chrome", DeviceId="abc+/1", Version="10.11.11"',
@@ -194,6 +204,10 @@ describe('words for failures', () => {
       locked: false,
     });
     expect(describeProblem(new ApiError(401, 'invalid_code', 'That code is not right.', { attemptsLeft: 1 })).message).toContain('1 try left');
+    // A 20,000-character user name: the gateway's 413, said as a person understands it.
+    expect(describeProblem(new ApiError(413, 'payload_too_large', 'Sign-in requests are limited to 16384 bytes.')).message).toBe(
+      'That user name or password is too long. Check what you typed and try again.',
+    );
     expect(describeProblem(new ApiError(401, 'invalid_code', 'The passkey was not accepted.', { attemptsLeft: 2 })).message).toBe('The passkey was not accepted. 2 tries left.');
   });
 

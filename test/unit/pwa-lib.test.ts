@@ -183,3 +183,26 @@ describe('small helpers', () => {
     expect(text).toContain('2026-11-27 12:00 UTC');
   });
 });
+
+describe('the icon of a Jellyfin session', () => {
+  it('shows a TV for TV apps and TV browsers, even Android-based ones', async () => {
+    const { sessionIcon } = await import('../../pwa/common/device.ts');
+    expect(sessionIcon('Jellyfin Android TV', 'Living room TV')).toBe('tv');
+    expect(sessionIcon('Jellyfin Roku', 'Bedroom')).toBe('tv');
+    expect(sessionIcon('Jellyfin Web', 'Samsung Smart TV')).toBe('tv');
+    expect(sessionIcon('Jellyfin Web', 'Chrome')).toBe('globe');
+    expect(sessionIcon('Jellyfin Android', 'Pixel 8')).toBe('phone');
+    expect(sessionIcon('Jellyguard Authenticator', 'Android phone')).toBe('phone');
+  });
+});
+
+describe('what is asking, in words', () => {
+  it('says "<client> on <device>" without repeating a name', async () => {
+    const { clientOnDevice } = await import('../../pwa/common/device.ts');
+    expect(clientOnDevice('Jellyfin Roku', 'Bedroom TV')).toBe('Jellyfin Roku on Bedroom TV');
+    expect(clientOnDevice('Jellyfin Android TV', 'Android TV')).toBe('Jellyfin Android TV');
+    expect(clientOnDevice('Jellyfin Web', 'Jellyfin Web on Chrome')).toBe('Jellyfin Web on Chrome');
+    expect(clientOnDevice(null, 'Living room')).toBe('Living room');
+    expect(clientOnDevice(null, null)).toBeNull();
+  });
+});

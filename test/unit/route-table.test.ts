@@ -61,6 +61,7 @@ describe('the route table', () => {
         'POST /Approvals/Login/Status',
         'POST /Approvals/SignIn',
         'POST /Approvals/SignIn/Status',
+        'POST /Approvals/Login/Cancel',
         'GET /Approvals/:approvalId',
         'POST /Approvals/:approvalId/Options',
         'POST /Approvals/:approvalId/Approve',

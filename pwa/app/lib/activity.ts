@@ -4,6 +4,7 @@
  */
 import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
 import { SIGN_IN_EVENT_TYPES, signInActivity, type SignInActivity } from '../../../shared/api/approvals.ts';
+import { auditSentence } from '../../../shared/audit-events.ts';
 import { call } from './api.ts';
 
 export type { SignInActivity };
@@ -71,9 +72,9 @@ export function describeEvent(type: string): string {
       expired: 'Not answered in time',
       failure: 'A passkey was refused',
     };
-    return m[what] ?? m[what.split('.').pop() ?? ''] ?? `Phone approval: ${what.replace(/[._]/g, ' ')}`;
+    return m[what] ?? m[what.split('.').pop() ?? ''] ?? auditSentence(type);
   }
-  return type.replace(/[._]/g, ' ');
+  return auditSentence(type);
 }
 
 /** Outcome words and tone for a row. */

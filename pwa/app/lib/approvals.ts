@@ -9,6 +9,7 @@ import { ApiError, call } from './api.ts';
 import { commitmentHolds } from './commitment.ts';
 import { countryName, isLocalAddress } from './format.ts';
 import { requestOptionsOf, signWithPasskey } from '../../common/passkey.ts';
+import { clientOnDevice } from '../../common/device.ts';
 
 export type { ApprovalView, ApprovalsResponse };
 
@@ -70,9 +71,7 @@ export function approvalErrorText(err: unknown): string | null {
 
 /** "Jellyfin Roku on Living room TV" */
 export function describeRequester(v: ApprovalView): string {
-  const { client, deviceName } = v.asking;
-  if (client && deviceName) return `${client} on ${deviceName}`;
-  return client ?? deviceName ?? 'An unknown app';
+  return clientOnDevice(v.asking.client, v.asking.deviceName) ?? 'An unknown app';
 }
 
 /** "Sydney, Australia", "Your local network", or null when nothing is known. */

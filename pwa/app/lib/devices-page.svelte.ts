@@ -57,8 +57,19 @@ export class DevicesPage {
     return this.#do(`phone:${id}`, () => renamePhone(id, name.trim()), 'Phone renamed.');
   }
 
-  testPush(id: string): Promise<boolean> {
-    return this.#do(`phone:${id}`, () => testPush(id), 'Test notification sent.');
+  /** The push service's real answer, said as it is (sent, or why not). */
+  async testPush(id: string): Promise<boolean> {
+    this.busy = `phone:${id}`;
+    try {
+      const r = await testPush(id);
+      toasts.show(r.message, r.status === 'sent' ? undefined : 'error', r.status === 'sent' ? undefined : 8000);
+      return r.status === 'sent';
+    } catch (err) {
+      toasts.show(messageOf(err), 'error', 6000);
+      return false;
+    } finally {
+      this.busy = null;
+    }
   }
 
   async signOutSession(s: SessionInfo): Promise<void> {

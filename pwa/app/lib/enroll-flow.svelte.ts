@@ -2,7 +2,7 @@
  * "Enroll this phone": notifications first (a tap: iOS only asks from a tap), then the passkey (another
  * tap, with the server's options fetched before it so the browser sees the tap), then done.
  */
-import type { PushSubscriptionInput } from '../../../shared/api/approvals.ts';
+import type { PushSubscriptionInput, TestPushResponse } from '../../../shared/api/approvals.ts';
 import { ApiError } from './api.ts';
 import { deviceName } from '../../common/device.ts';
 import { messageOf } from './handle-error.ts';
@@ -23,7 +23,8 @@ export class EnrollFlow {
   subscription = $state<PushSubscriptionInput | null>(null);
   name = $state(deviceName());
   phone = $state<EnrolledPhone | null>(null);
-  testSent = $state(false);
+  /** The push service's answer to the test notification, as the server worded it. */
+  testResult = $state<TestPushResponse | null>(null);
   #options: PublicKeyCredentialCreationOptionsJSON | null = null;
 
   get pushSupported(): boolean {
@@ -32,8 +33,9 @@ export class EnrollFlow {
 
   start(): void {
     this.error = null;
+    // The notifications step shows while the browser signs up (a spinner), even when no question is asked.
+    this.step = 'notifications';
     if (notificationPermission() === 'granted') void this.turnOnNotifications();
-    else this.step = 'notifications';
   }
 
   /** From the tap on "Allow notifications". */
@@ -111,8 +113,7 @@ export class EnrollFlow {
     if (!this.phone) return;
     this.busy = true;
     try {
-      await testPush(this.phone.id);
-      this.testSent = true;
+      this.testResult = await testPush(this.phone.id);
     } catch (err) {
       this.error = messageOf(err);
     } finally {

@@ -26,7 +26,7 @@ export const getPushConfig = () => call(ENDPOINTS.PushConfig, { auth: false });
 
 export class PushUnavailable extends Error {
   constructor(
-    readonly reason: 'unsupported' | 'denied' | 'disabled' | 'failed',
+    readonly reason: 'unsupported' | 'denied' | 'disabled' | 'failed' | 'timeout',
     message: string,
   ) {
     super(message);
@@ -42,6 +42,25 @@ export async function askNotificationPermission(): Promise<NotificationPermissio
 }
 
 /**
+ * How long the browser may take to sign up with its push service. `pushManager.subscribe` can hang for
+ * ever (no answer from the vendor's push service); past this the person is offered a retry or to go on
+ * without notifications.
+ */
+export const SUBSCRIBE_TIMEOUT_MS = 15_000;
+
+/** `p`, or a PushUnavailable('timeout') once `ms` passed without an answer. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new PushUnavailable('timeout', 'This phone’s push service did not answer. Try again, or continue without notifications and turn them on later.')),
+      ms,
+    );
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/**
  * This browser's push subscription for the gateway's key: the existing one if it was made with that key,
  * else a new one. Needs notification permission and an active service worker.
  */
@@ -51,12 +70,12 @@ export async function subscribe(registration: ServiceWorkerRegistration, config:
   if (Notification.permission !== 'granted') throw new PushUnavailable('denied', 'Notifications are blocked for this app. Allow them in the browser’s site settings.');
   const key = base64UrlToBytes(config.publicKey);
   try {
-    let sub = await registration.pushManager.getSubscription();
+    let sub = await withTimeout(registration.pushManager.getSubscription(), SUBSCRIBE_TIMEOUT_MS);
     if (sub && !sameKey(sub.options?.applicationServerKey, key)) {
       await sub.unsubscribe().catch(() => false);
       sub = null;
     }
-    sub ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    sub ??= await withTimeout(registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }), SUBSCRIBE_TIMEOUT_MS);
     return toInput(sub);
   } catch (err) {
     if (err instanceof PushUnavailable) throw err;
