@@ -209,6 +209,9 @@ export const AUDIT_SENTENCES: Record<AuditEventType, string> = {
   'sso.linked': 'A single sign-on identity was linked to a user',
   'sso.user.created': 'A user was created for a single sign-on identity',
   'sso.password.refused': 'A password sign-in was refused: this user signs in with single sign-on',
+  'login.phone.requested': 'A sign-in by phone approval was asked for',
+  'login.passkey.success': 'Signed in with a passkey alone',
+  'login.passkey.failure': 'A passkey sign-in was refused',
 };
 
 /** The sentence for an event type (an unknown one — from a newer version — as readable words). */
