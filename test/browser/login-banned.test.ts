@@ -77,7 +77,7 @@ describe('the pages while the address is banned', () => {
         // The Authenticator's own sign-in says the ban's words too.
         await p.getByLabel('User name').fill('kim');
         await p.getByLabel('Password').fill('kim-pw');
-        await p.getByRole('button', { name: 'Sign in' }).click();
+        await p.getByRole('button', { name: 'Sign in', exact: true }).click();
         await expect.poll(async () => (await p.locator('body').innerText()).includes('Devices that are already signed in keep working'), POLL).toBe(true);
         await screenshot(p, 'app-banned-phone');
       }
