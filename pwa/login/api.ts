@@ -39,6 +39,9 @@ type Fetch = typeof fetch;
 /** An answer this page cannot use: never act on half of one. */
 const badResponse = (status: number) => new ApiError(status, 'bad_response', 'The server sent an answer this page does not understand.');
 
+/** What a long poll for the phone's answer gives: the session, or still pending. */
+type LongPollAnswer = { kind: 'signed_in'; result: unknown } | { kind: 'pending'; pending: LoginApprovalPending };
+
 export class LoginApi {
   /** `base` is the BaseUrl ('' or like '/jellyfin'); requests are same-origin. */
   constructor(
@@ -247,52 +250,36 @@ export class LoginApi {
   }
 
   /** Wait (long poll) for the phone: Jellyfin's AuthenticationResult of a new session once approved. */
-  async phoneSignInStatus(
-    requestId: string,
-    waitSeconds: number,
-    authorization: string,
-    signal: AbortSignal,
-  ): Promise<{ kind: 'signed_in'; result: unknown } | { kind: 'pending'; pending: LoginApprovalPending }> {
-    const e = ENDPOINTS.PhoneSignInStatus;
-    const res = await this.send(LoginApi.at(pathOf(e)), {
-      method: 'POST',
-      headers: { accept: 'application/json', 'content-type': 'application/json', authorization },
-      body: JSON.stringify({ requestId, waitSeconds }),
-      signal,
-    });
-    if (!res.ok) throw await LoginApi.failure(res);
-    const body = await LoginApi.json(res);
-    if (res.status === 202) {
-      const pending = e.response.safeParse(body);
-      if (!pending.success) throw badResponse(res.status);
-      return { kind: 'pending', pending: pending.data };
-    }
-    if (body === undefined) throw badResponse(res.status);
-    return { kind: 'signed_in', result: body };
+  phoneSignInStatus(requestId: string, waitSeconds: number, authorization: string, signal: AbortSignal): Promise<LongPollAnswer> {
+    return this.#longPoll(ENDPOINTS.PhoneSignInStatus, { requestId, waitSeconds }, signal, { authorization });
   }
 
-  async phoneApprovalStatus(
-    challengeId: string,
-    waitSeconds: number,
-    trustBrowser: boolean,
+  phoneApprovalStatus(challengeId: string, waitSeconds: number, trustBrowser: boolean, signal: AbortSignal): Promise<LongPollAnswer> {
+    return this.#longPoll(ENDPOINTS.ApprovalsLoginStatus, { challengeId, waitSeconds, trustBrowser }, signal);
+  }
+
+  /** A long poll for a phone's answer: 202 while it waits (checked with the endpoint's schema), else the session. */
+  async #longPoll(
+    e: typeof ENDPOINTS.PhoneSignInStatus | typeof ENDPOINTS.ApprovalsLoginStatus,
+    body: unknown,
     signal: AbortSignal,
-  ): Promise<{ kind: 'signed_in'; result: unknown } | { kind: 'pending'; pending: LoginApprovalPending }> {
-    const e = ENDPOINTS.ApprovalsLoginStatus;
+    extraHeaders: Record<string, string> = {},
+  ): Promise<LongPollAnswer> {
     const res = await this.send(LoginApi.at(pathOf(e)), {
       method: 'POST',
-      headers: { accept: 'application/json', 'content-type': 'application/json' },
-      body: JSON.stringify({ challengeId, waitSeconds, trustBrowser }),
+      headers: { accept: 'application/json', 'content-type': 'application/json', ...extraHeaders },
+      body: JSON.stringify(body),
       signal,
     });
     if (!res.ok) throw await LoginApi.failure(res);
-    const body = await LoginApi.json(res);
+    const answer = await LoginApi.json(res);
     if (res.status === 202) {
-      const pending = e.response.safeParse(body);
+      const pending = e.response.safeParse(answer);
       if (!pending.success) throw badResponse(res.status);
       return { kind: 'pending', pending: pending.data };
     }
-    if (body === undefined) throw badResponse(res.status);
-    return { kind: 'signed_in', result: body };
+    if (answer === undefined) throw badResponse(res.status);
+    return { kind: 'signed_in', result: answer };
   }
 
   // ── Enrollment inside a challenge (methods ["enroll"]) ──
