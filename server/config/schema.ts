@@ -185,6 +185,15 @@ export const configSchema = z
     /** Seconds a PairDevice pairing code waits for approval (and an approved device for collecting its token). */
     PairingCodeExpiration: z.number().int().min(30).max(3600).default(300),
 
+    /**
+     * Which administrator actions need a fresh proof from the admin's own second factor (server/stepup/admin-actions.ts):
+     * None; AdminActions (users, API keys, plugins, server and network settings, restart, backups, library
+     * paths and every gateway admin change); or AllConfigChanges (every state-changing administrator request).
+     */
+    StepUpLevel: z.enum(['None', 'AdminActions', 'AllConfigChanges']).default('AdminActions'),
+    /** Seconds an admin action's confirmation stays usable by the same session for the same action (the most dangerous ones are single use). */
+    StepUpWindowSeconds: z.number().int().min(30).max(3600).default(300),
+
     // ── Push approval: the Authenticator's phones (server/approvals, server/push) ──
     /** Seconds a native client's login (TV, Kodi, apps) is held open while the phone is asked, at most: never past that client's own login timeout (server/approvals/client-timeouts.ts); 0 = answer 401 at once (approve-then-retry only). */
     HoldSeconds: z.number().int().min(0).max(120).default(25),

@@ -389,7 +389,7 @@ export class StepUp {
     const message = methods.length
       ? `${what}: confirm it's you first.`
       : `${what}: this needs a second factor, and this account has none. Set one up, or use the Jellyguard Authenticator.`;
-    return { error: 'step_up_required', message, action, target, methods };
+    return { error: 'step_up_required', message, action, label: what, target, methods };
   }
 
   /**

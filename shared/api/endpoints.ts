@@ -78,6 +78,7 @@ import {
   PendingPairSchema,
   QrQuerySchema,
 } from './pairing.ts';
+import { ConfigurationSavedSchema, ConfigurationUpdateSchema, ConfigurationViewSchema } from './configuration.ts';
 import { StepUpGrantSchema, StepUpRequestSchema, StepUpStatusSchema, StepUpTargetSchema } from './stepup.ts';
 
 /**
@@ -188,6 +189,10 @@ export const ENDPOINTS = {
   User: endpoint('GET', '/Users/:id', { response: AdminUserSchema }),
   UserUpdate: endpoint('PUT', '/Users/:id', { body: AdminUserUpdateSchema, response: AdminUserSchema }),
   UserResetTOTP: endpoint('POST', '/Users/:id/ResetTOTP', { response: AdminUserSchema }),
+
+  // ── Admin: the gateway's own settings (shared/api/configuration.ts) ──
+  Configuration: endpoint('GET', '/Configuration', { response: ConfigurationViewSchema }),
+  ConfigurationUpdate: endpoint('POST', '/Configuration', { body: ConfigurationUpdateSchema, response: ConfigurationSavedSchema }),
 
   // ── The guard and the audit log ──
   Bans: endpoint('GET', '/Bans', { response: BansResponseSchema }),

@@ -25,6 +25,7 @@ export const API_ERRORS = {
   sso_failed: { status: 400, also: [403, 404, 409, 500, 502, 503], message: 'Single sign-on could not sign you in. Start again from the sign-in page.' },
   bad_request: { status: 400, message: 'The request could not be understood.' },
   invalid_request: { status: 400, message: 'Something in the request is missing or not valid.' },
+  invalid_configuration: { status: 400, message: 'A setting is not valid: nothing was changed.' },
   malformed_body: { status: 400, message: 'The request body is not valid JSON.' },
   malformed_path: { status: 400, message: 'The request path cannot be read.' },
   bad_content_length: { status: 400, message: 'The request’s Content-Length is not a number.' },
@@ -93,6 +94,7 @@ export const API_ERRORS = {
 
   // ── 409: it conflicts with how things are now ──
   challenge_state: { status: 409, message: 'This sign-in is at another step. Reload the page.' },
+  read_only_setting: { status: 409, message: 'This setting comes from an environment variable: change it there.' },
   already_enrolled: { status: 409, message: 'This is already set up.' },
   duplicate_credential: { status: 409, message: 'This passkey is already registered.' },
   factor_required: { status: 409, message: 'This is your last second factor and one is required: add another first.' },

@@ -63,7 +63,10 @@ export const FACTOR_ACTIONS = [
 ] as const;
 export type FactorAction = (typeof FACTOR_ACTIONS)[number];
 
-export const STEP_UP_ACTIONS = ['QuickConnectAuthorize', ...FACTOR_ACTIONS] as const;
+/** Administrator actions of the gateway itself (their level: server/stepup/admin-actions.ts). */
+export const GATEWAY_ADMIN_ACTIONS = ['ChangeGatewaySettings'] as const;
+
+export const STEP_UP_ACTIONS = ['QuickConnectAuthorize', ...FACTOR_ACTIONS, ...GATEWAY_ADMIN_ACTIONS] as const;
 export const StepUpActionSchema = z.enum(STEP_UP_ACTIONS);
 export type StepUpAction = z.infer<typeof StepUpActionSchema>;
 
@@ -83,6 +86,7 @@ export const STEP_UP_ACTION_LABELS: Record<StepUpAction, string> = {
   SetEmail: 'Change your e-mail address',
   RemoveEmail: 'Remove your e-mail address',
   RegenerateRecoveryCodes: 'Make new recovery codes (the old ones stop working)',
+  ChangeGatewaySettings: 'Change Jellyguard settings',
 };
 
 export const STEP_UP_METHODS = ['totp', 'passkey', 'phone', 'recovery', 'password'] as const;
@@ -97,6 +101,8 @@ export const StepUpRequiredSchema = z.object({
   error: z.literal('step_up_required'),
   message: z.string(),
   action: StepUpActionSchema,
+  /** What a person reads, target included ("Make bob an administrator", "Sign in a device with Quick Connect"). */
+  label: z.string(),
   /** What the action is for (a code, a phone or passkey id; null when the action names it alone); a grant must be asked for this target. */
   target: z.string().nullable(),
   /** What this user can give: empty when nothing (the action cannot be done from this session). */

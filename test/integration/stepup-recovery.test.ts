@@ -113,6 +113,7 @@ describe('POST Me/RecoveryCodes is a step-up action', () => {
       error: 'step_up_required',
       message: expect.any(String),
       action: 'RegenerateRecoveryCodes',
+      label: 'Make new recovery codes (the old ones stop working)',
       target: null,
       methods: ['totp', 'recovery'],
     });

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+/**
+ * The gateway's own settings, read and changed by an administrator (the settings console in the
+ * Authenticator's Admin area). Every path is under `{BaseUrl}/JellyfinSecurity/`.
+ *
+ *   GET  Configuration    → ConfigurationView: every key with its effective value, where the value came
+ *                           from, its description and its JSON Schema (both taken from the one config schema,
+ *                           server/config/schema.ts), secrets redacted.
+ *   POST Configuration    ConfigurationUpdate → ConfigurationSaved. A step-up action (ChangeGatewaySettings).
+ *                           Validated whole by the same schema: one invalid value refuses everything with a 400
+ *                           `invalid_configuration` naming the key (`detail.key`), and nothing is written.
+ *                           Written atomically to the YAML file, keeping the admin's comments; keys that can
+ *                           change while running take effect at once, the others are listed as needing a restart.
+ *                           Keys set by an environment variable are read-only (409 `read_only_setting`).
+ */
+
+/** How the console groups the settings (one heading each). */
+export const CONFIG_GROUPS = ['connection', 'signIn', 'stepUp', 'guard', 'network', 'approvals', 'pairing', 'sso', 'operations', 'audit'] as const;
+export type ConfigGroup = (typeof CONFIG_GROUPS)[number];
+
+/** A group's heading where a person reads it. */
+export const CONFIG_GROUP_LABELS: Record<ConfigGroup, string> = {
+  connection: 'Jellyfin and the gateway',
+  signIn: 'Sign-in factors',
+  stepUp: 'Confirming admin actions',
+  guard: 'Brute-force guard',
+  network: 'Network and addresses',
+  approvals: 'Push and approvals',
+  pairing: 'TV pairing',
+  sso: 'Single sign-on (OIDC)',
+  operations: 'Operations',
+  audit: 'Audit log',
+};
+
+/** Where a key's effective value comes from. */
+export const ConfigSourceSchema = z.enum(['file', 'environment', 'default']);
+export type ConfigSource = z.infer<typeof ConfigSourceSchema>;
+
+export const ConfigKeySchema = z.object({
+  /** The key as written in config.yaml ("MaxFailedAttempts"). */
+  key: z.string(),
+  group: z.enum(CONFIG_GROUPS),
+  /** What it does, from the schema (one place for the words). */
+  description: z.string(),
+  /** The effective value; for a secret always null (see `isSet`). Unset optional keys: null. */
+  value: z.unknown(),
+  source: ConfigSourceSchema,
+  /** A secret (API key, client secret, SMTP password, metrics token): write-only, never shown. */
+  secret: z.boolean(),
+  /** Whether a secret (or an optional key) has a value at all. */
+  isSet: z.boolean(),
+  /** Set by an environment variable (or `${NAME}` in the file): not editable here. */
+  readOnly: z.boolean(),
+  /** Why it is read-only, in words (null when editable). */
+  readOnlyReason: z.string().nullable(),
+  /** A change takes effect only after the gateway restarts. */
+  restartRequired: z.boolean(),
+  /** The value's JSON Schema (type, enum, minimum, maximum, items, properties…), for checking before submit. */
+  schema: z.record(z.string(), z.unknown()),
+});
+export type ConfigKey = z.infer<typeof ConfigKeySchema>;
+
+export const ConfigurationViewSchema = z.object({
+  /** The YAML file changes are written to (null: none yet; POST creates $JELLYGUARD_DATA_DIR/config.yaml). */
+  file: z.string().nullable(),
+  keys: z.array(ConfigKeySchema),
+  /** Keys changed since the gateway started that wait for a restart. */
+  pendingRestart: z.array(z.string()),
+});
+export type ConfigurationView = z.infer<typeof ConfigurationViewSchema>;
+
+export const ConfigurationUpdateSchema = z.object({
+  /** Key → new value. null: back to the default (the key is removed from the file). Keys not named keep their value. */
+  values: z.record(z.string().min(1).max(100), z.unknown()).refine((v) => Object.keys(v).length > 0, 'name at least one key'),
+});
+export type ConfigurationUpdate = z.infer<typeof ConfigurationUpdateSchema>;
+
+export const ConfigurationSavedSchema = z.object({
+  /** Keys that changed and already took effect. */
+  applied: z.array(z.string()),
+  /** Keys that changed and take effect after a restart. */
+  restartRequired: z.array(z.string()),
+  view: ConfigurationViewSchema,
+});
+export type ConfigurationSaved = z.infer<typeof ConfigurationSavedSchema>;
