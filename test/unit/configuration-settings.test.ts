@@ -287,3 +287,12 @@ describe('the Settings service on a real file', () => {
     expect(saved.view.keys.find((k) => k.key === 'TOTPTimeSkew')).toMatchObject({ source: 'file', value: 2 });
   });
 });
+
+describe('the README', () => {
+  it('lists exactly the keys that apply without a restart', () => {
+    const readme = readFileSync(path.join(import.meta.dirname, '../../README.md'), 'utf8');
+    const paragraph = readme.slice(readme.indexOf('**Applied at once**'), readme.indexOf('**Every other key needs a restart**'));
+    const listed = [...paragraph.matchAll(/`([A-Za-z0-9]+)`/g)].map((m) => m[1]).sort();
+    expect(listed).toEqual(CONFIG_KEYS.filter((k) => settingMeta(k).live).sort());
+  });
+});
