@@ -11,6 +11,7 @@ import { CONFIG_GROUPS, type ConfigKey, type ConfigurationView } from '../../sha
 import { startEmulator, type Emulator } from '../jellyfin/emulator.ts';
 import { tempDir, type TestGateway } from '../helpers/gateway.ts';
 import { api, code, mbHeader, passwordLogin, tapAudit, UA } from './factors-helpers.ts';
+import { login } from './guard-helpers.ts';
 
 /**
  * GET/POST {BaseUrl}/JellyfinSecurity/Configuration through the real gateway, started the way
@@ -107,6 +108,7 @@ beforeAll(async () => {
     users: [
       { name: 'admin', password: 'admin-pw', isAdministrator: true },
       { name: 'alice', password: 'alice-pw' },
+      { name: 'carol', password: 'carol-pw' },
     ],
   });
   apiKey = jf.createApiKey('jellyguard');
@@ -186,10 +188,11 @@ describe('GET Configuration', () => {
       source: 'file',
       group: 'guard',
       readOnly: false,
-      restartRequired: true,
+      restartRequired: false,
       schema: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
     });
     expect(keyOf(view, 'LockoutDuration')).toMatchObject({ value: 900, source: 'default' });
+    expect(keyOf(view, 'TrustedProxyCIDRs')).toMatchObject({ value: ['10.9.0.1/32'], source: 'file', restartRequired: true });
     expect(keyOf(view, 'TVPairingEnabled')).toMatchObject({ value: true, source: 'default', restartRequired: false });
     expect(keyOf(view, 'JellyfinUrl')).toMatchObject({ value: jf.url, source: 'environment', readOnly: true });
     expect(keyOf(view, 'JellyfinUrl').readOnlyReason).toContain('JELLYFIN_URL');
@@ -254,12 +257,12 @@ describe('POST Configuration', () => {
     expect(fileText()).toBe(FILE_TEXT);
   });
 
-  it('with a grant: saved keeping comments and order, a live key applied at once, the others wait for a restart', async () => {
+  it('with a grant: saved keeping comments and order, live keys applied at once, the others wait for a restart', async () => {
     // Before: the TV pairing page is served.
     expect((await fetch(`${gw.url}/JellyfinSecurity/pair`)).status).toBe(200);
     const proof = await grant();
     const values = {
-      MaxFailedAttempts: 9,
+      MaxFailedAttempts: 2,
       TVPairingEnabled: false,
       // What the console sends back: the secret field as it was shown (null) keeps its value.
       SMTP: { Host: '127.0.0.1', Port: 2526, Username: 'mailer', Password: null, From: 'Jellyfin <jf@example.org>' },
@@ -267,29 +270,34 @@ describe('POST Configuration', () => {
     };
     const r = await api(gw, 'POST', CONFIG, { token: adminToken, stepUp: proof, body: { values } });
     expect(r.status, r.text).toBe(200);
-    expect(r.json.applied).toEqual(['TVPairingEnabled']);
-    expect([...r.json.restartRequired].sort()).toEqual(['MaxFailedAttempts', 'OIDCProviders', 'SMTP']);
-    expect([...r.json.view.pendingRestart].sort()).toEqual(['MaxFailedAttempts', 'OIDCProviders', 'SMTP']);
-    expect(keyOf(r.json.view, 'MaxFailedAttempts')).toMatchObject({ value: 9, source: 'file' });
+    expect(r.json.applied).toEqual(['MaxFailedAttempts', 'TVPairingEnabled']);
+    expect([...r.json.restartRequired].sort()).toEqual(['OIDCProviders', 'SMTP']);
+    expect([...r.json.view.pendingRestart].sort()).toEqual(['OIDCProviders', 'SMTP']);
+    expect(keyOf(r.json.view, 'MaxFailedAttempts')).toMatchObject({ value: 2, source: 'file' });
     expect(keyOf(r.json.view, 'TVPairingEnabled')).toMatchObject({ value: false, source: 'file' });
+    expect(keyOf(r.json.view, 'SMTP')).toMatchObject({ value: { Port: 2526, Password: null } });
     for (const secret of SECRETS()) expect(r.text).not.toContain(secret);
 
     expect(fileText()).toBe(
-      FILE_TEXT.replace('MaxFailedAttempts: 7', 'MaxFailedAttempts: 9')
+      FILE_TEXT.replace('MaxFailedAttempts: 7', 'MaxFailedAttempts: 2')
         .replace('  Port: 2525', '  Port: 2526')
         .replace('    Authority: https://idp.example.org\n', '    Authority: https://idp.example.org\n    ButtonText: Sign in with the IdP\n') +
         'TVPairingEnabled: false\n',
     );
     expect(statSync(file).mode & 0o777).toBe(0o600);
 
-    // The live key took effect on the running gateway: the TV pairing page is gone.
+    // The live keys took effect on the running gateway: the TV pairing page is gone, and an address is
+    // banned after two wrong passwords (the file said 7).
     expect((await fetch(`${gw.url}/JellyfinSecurity/pair`)).status).toBe(404);
-    // The others did not: the running gateway still bans after 7.
-    expect(gw.gateway.config.MaxFailedAttempts).toBe(7);
+    const from = '127.0.0.50';
+    for (let i = 0; i < 2; i++) expect((await login(gw.url, 'carol', `guess-${i}`, { from })).status).toBe(401);
+    expect((await login(gw.url, 'carol', 'carol-pw', { from })).status).toBe(429);
+    // The others did not: the running gateway still has its providers as they were.
+    expect(gw.gateway.config.OIDCProviders[0]!.ButtonText).toBeUndefined();
 
     // The next start reads the change, with the kept secrets.
     const next = loadConfig(env).config;
-    expect(next.MaxFailedAttempts).toBe(9);
+    expect(next.MaxFailedAttempts).toBe(2);
     expect(next.SMTP?.Password).toBe('smtp-password-secret-42');
     expect(next.OIDCProviders[0]).toMatchObject({ ClientSecret: 'oidc-client-secret-abcdef', ButtonText: 'Sign in with the IdP' });
 
@@ -297,7 +305,7 @@ describe('POST Configuration', () => {
     const again = await api(gw, 'POST', CONFIG, { token: adminToken, stepUp: proof, body: { values: { MaxFailedAttempts: 10 } } });
     expect(again.status, again.text).toBe(403);
     expect(again.json.error).toBe('step_up_used');
-    expect(loadConfig(env).config.MaxFailedAttempts).toBe(9);
+    expect(loadConfig(env).config.MaxFailedAttempts).toBe(2);
   });
 
   it('null removes a key from the file: a secret is gone, back to its default', async () => {
@@ -324,7 +332,7 @@ describe('POST Configuration', () => {
   it('is audited as config.changed with the key names, never a secret; the log has none either', () => {
     const changed = audit.filter((e) => e.type === 'config.changed');
     expect(changed.length).toBe(4);
-    expect(changed[0]).toMatchObject({ outcome: 'success', userId: jf.user('admin').id, userName: 'admin', detail: { applied: ['TVPairingEnabled'] } });
+    expect(changed[0]).toMatchObject({ outcome: 'success', userId: jf.user('admin').id, userName: 'admin', detail: { applied: ['MaxFailedAttempts', 'TVPairingEnabled'] } });
     expect(changed[0]!.detail!.keys).toEqual(['MaxFailedAttempts', 'TVPairingEnabled', 'SMTP', 'OIDCProviders']);
     const everything = JSON.stringify(audit) + logged.join('\n');
     for (const secret of SECRETS()) expect(everything).not.toContain(secret);

@@ -49,8 +49,10 @@ describe('the schema is the one place for every key’s words and flags', () => 
 
   it('says which keys apply at once; the ones read at start-up need a restart', () => {
     const live = (k: (typeof CONFIG_KEYS)[number]) => settingMeta(k).live === true;
-    for (const k of ['TOTPEnabled', 'EnforcementScope', 'TVPairingEnabled', 'BreachCheckBlocks', 'ShutdownGraceSeconds'] as const) expect(live(k), k).toBe(true);
-    for (const k of ['Port', 'Host', 'BaseUrl', 'JellyfinUrl', 'TrustedProxyCIDRs', 'OIDCProviders', 'MetricsEnabled', 'GeoIPDatabasePath', 'AuditLogMaxAge', 'MaxFailedAttempts', 'PushMaxPerWindow'] as const) {
+    for (const k of ['TOTPEnabled', 'EnforcementScope', 'TVPairingEnabled', 'BreachCheckBlocks', 'ShutdownGraceSeconds', 'MaxFailedAttempts', 'PushMaxPerWindow'] as const) {
+      expect(live(k), k).toBe(true);
+    }
+    for (const k of ['Port', 'Host', 'BaseUrl', 'JellyfinUrl', 'TrustedProxyCIDRs', 'OIDCProviders', 'MetricsEnabled', 'GeoIPDatabasePath', 'AuditLogMaxAge', 'TOTPTimeSkew', 'PushEnabled'] as const) {
       expect(live(k), k).toBe(false);
     }
   });
@@ -193,7 +195,8 @@ describe('the Settings service on a real file', () => {
     expect(k('JellyfinUrl')).toMatchObject({ source: 'environment', value: 'http://127.0.0.1:18096', readOnly: true });
     expect(k('JellyfinUrl').readOnlyReason).toMatch(/JELLYFIN_URL/);
     expect(k('JellyfinApiKey')).toMatchObject({ source: 'environment', value: null, secret: true, isSet: true, readOnly: true });
-    expect(k('MaxFailedAttempts')).toMatchObject({ source: 'file', value: 7, readOnly: false, restartRequired: true });
+    expect(k('MaxFailedAttempts')).toMatchObject({ source: 'file', value: 7, readOnly: false, restartRequired: false });
+    expect(k('TOTPTimeSkew')).toMatchObject({ source: 'default', value: 1, restartRequired: true });
     expect(k('LockoutDuration')).toMatchObject({ source: 'default', value: 900, isSet: true });
     expect(k('PublicUrl')).toMatchObject({ source: 'default', value: null, isSet: false });
     expect(k('VapidSubject')).toMatchObject({ source: 'file', readOnly: true });
@@ -234,18 +237,24 @@ describe('the Settings service on a real file', () => {
   it('writes the change keeping comments, applies live keys to the running object, lists the others', async () => {
     const { settings, file, loaded, events, env } = setUp();
     const saved = await settings.update(
-      { MaxFailedAttempts: 9, EnforcementScope: 'All', SMTP: { Host: '127.0.0.2', Username: 'mailer', Password: null, From: 'jf@example.org' }, MetricsToken: null },
+      {
+        MaxFailedAttempts: 9,
+        EnforcementScope: 'All',
+        TOTPTimeSkew: 2,
+        SMTP: { Host: '127.0.0.2', Username: 'mailer', Password: null, From: 'jf@example.org' },
+        MetricsToken: null,
+      },
       who,
     );
-    expect(saved.applied).toEqual(['EnforcementScope']);
-    expect(saved.restartRequired.sort()).toEqual(['MaxFailedAttempts', 'MetricsToken', 'SMTP']);
-    expect(saved.view.pendingRestart.sort()).toEqual(['MaxFailedAttempts', 'MetricsToken', 'SMTP']);
-    expect(loaded.config.EnforcementScope).toBe('All'); // the running object
-    expect(loaded.config.MaxFailedAttempts).toBe(7); // still, until the restart
+    expect(saved.applied).toEqual(['MaxFailedAttempts', 'EnforcementScope']);
+    expect(saved.restartRequired.sort()).toEqual(['MetricsToken', 'SMTP', 'TOTPTimeSkew']);
+    expect(saved.view.pendingRestart.sort()).toEqual(['MetricsToken', 'SMTP', 'TOTPTimeSkew']);
+    expect(loaded.config).toMatchObject({ MaxFailedAttempts: 9, EnforcementScope: 'All' }); // the running object
+    expect(loaded.config.TOTPTimeSkew).toBe(1); // still, until the restart
     expect(readFileSync(file, 'utf8')).toBe(
       FILE.replace('MaxFailedAttempts: 7', 'MaxFailedAttempts: 9')
         .replace('  Host: 127.0.0.1', '  Host: 127.0.0.2')
-        .replace('MetricsToken: metrics-token-0123456789\n', '') + 'EnforcementScope: All\n',
+        .replace('MetricsToken: metrics-token-0123456789\n', '') + 'EnforcementScope: All\nTOTPTimeSkew: 2\n',
     );
     expect(mode(file)).toBe(0o600);
     // The next start reads what was saved; the SMTP password still comes from the environment.
@@ -258,7 +267,7 @@ describe('the Settings service on a real file', () => {
     expect(events[0]).toMatchObject({ type: 'config.changed', outcome: 'success', userId: who.userId });
     expect(JSON.stringify(events)).not.toMatch(/smtp-password|metrics-token|127\.0\.0\.2/);
     // Back to the start value: no longer waiting for a restart.
-    const back = await settings.update({ MaxFailedAttempts: 7 }, who);
+    const back = await settings.update({ TOTPTimeSkew: 1 }, who);
     expect(back.view.pendingRestart.sort()).toEqual(['MetricsToken', 'SMTP']);
   });
 
