@@ -96,6 +96,19 @@ export const ConfigurationUpdateSchema = z.object({
 });
 export type ConfigurationUpdate = z.infer<typeof ConfigurationUpdateSchema>;
 
+/**
+ * The `detail` of a refused POST. 400 `invalid_configuration`: `key` (the top-level key to point at),
+ * `path` ("SMTP.Host", "OIDCProviders.0.ClientSecret") and every `problems` found, or for unknown keys
+ * `keys`. 409 `read_only_setting`: `key`. The message names the key too.
+ */
+export const ConfigurationRefusalDetailSchema = z.object({
+  key: z.string(),
+  path: z.string().optional(),
+  keys: z.array(z.string()).optional(),
+  problems: z.array(z.object({ key: z.string(), path: z.string(), message: z.string() })).optional(),
+});
+export type ConfigurationRefusalDetail = z.infer<typeof ConfigurationRefusalDetailSchema>;
+
 export const ConfigurationSavedSchema = z.object({
   /** Keys that changed and already took effect. */
   applied: z.array(z.string()),

@@ -305,3 +305,17 @@ describe('the README', () => {
     expect(listed).toEqual(CONFIG_KEYS.filter((k) => settingMeta(k).live).sort());
   });
 });
+
+describe('the refusal detail', () => {
+  it('has the shape the contract gives the console', async () => {
+    const { ConfigurationRefusalDetailSchema } = await import('../../shared/api/configuration.ts');
+    const settings = new Settings({ config: parseConfig({}), dataDir: tempDir(), audit: { record: () => {} } });
+    const who = { userId: 'a'.repeat(32) };
+    for (const values of [{ SMTP: { Host: '', From: 'x@y.z' } }, { Nope: 1, Neither: 2 }]) {
+      const e = await refusal(settings.update(values, who));
+      expect(ConfigurationRefusalDetailSchema.parse(e.detail)).toEqual(e.detail);
+    }
+    const e = await refusal(settings.update({ SMTP: { Host: '', From: 'x@y.z' } }, who));
+    expect(e.detail).toMatchObject({ key: 'SMTP', path: 'SMTP.Host' });
+  });
+});
