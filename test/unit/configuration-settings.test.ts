@@ -219,6 +219,7 @@ describe('the Settings service on a real file', () => {
       [{ SMTP: { Host: null, From: 'jf@example.org' } }, 400, 'SMTP'],
       [{ HoldSeconds: 120 }, 400, 'HoldSeconds'], // not shorter than ApprovalSeconds: the next start would fail
       [{ EmailOTPEnabled: true, SMTP: null }, 400, 'EmailOTPEnabled'],
+      [{ GeoIPDatabasePath: '/nonexistent/GeoLite2-City.mmdb' }, 400, 'GeoIPDatabasePath'],
       [{ Port: 70000 }, 400, 'Port'],
       [{ JellyfinUrl: 'http://10.0.0.9:8096' }, 409, 'JellyfinUrl'],
       [{ VapidSubject: 'mailto:b@example.org' }, 409, 'VapidSubject'],
