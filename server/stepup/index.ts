@@ -92,6 +92,19 @@ export interface PhoneStepUp {
   refresh?(row: StepUpGrantsTable): Promise<StepUpGrantsTable | undefined>;
 }
 
+/**
+ * THE HOOK FOR THE IDENTITY PROVIDER (not offered yet). A proof from the single sign-on provider — a fresh
+ * login there (`prompt=login`, `max_age=0`) by the user this session belongs to, bound to this session,
+ * action and target through the sealed state — would be one more method for an account linked to a
+ * provider: listed by `methods()` when `available`, and turned into a grant by `grants.issue` like the
+ * others. Until it is built, `StepUp.idp` stays unset and "idp" is never offered.
+ */
+export interface IdpStepUp {
+  available(userId: string): Promise<boolean>;
+  /** Where to send the browser; the provider's answer comes back to the gateway's callback. */
+  begin(actor: Actor, action: StepUpAction, target: string | null): Promise<{ redirectUrl: string; stepUpId: string }>;
+}
+
 export interface StepUpDeps {
   db: DB;
   clock: Clock;
@@ -126,6 +139,8 @@ export type ProofCheck = { ok: true; method: string } | { ok: false; required: S
 export class StepUp {
   readonly grants: StepUpGrants;
   phone: PhoneStepUp | undefined;
+  /** The identity provider as a step-up method (IdpStepUp above): not built yet, never offered. */
+  idp: IdpStepUp | undefined = undefined;
   /** Refused proofs per session (token hash) within FailureWindowSeconds: bounded memory. */
   private readonly sessionFailures = new LRUCache<string, number[]>({ max: 50_000 });
   /** How each session last proved itself for each action (for the notice of a two-step change). */
