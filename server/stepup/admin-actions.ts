@@ -354,20 +354,34 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   { method: 'DELETE', pattern: '/branding/splashscreen', route: 'DELETE /Branding/Splashscreen', versions: 'both', target: '—', actions: ['ChangeSplashscreen'], resolve: fixed('ChangeSplashscreen') },
 ];
 
-/** Rows by method, so a lookup looks only at the rows of its own method. */
-const BY_METHOD = new Map<string, AdminRoute[]>();
-for (const row of ADMIN_ROUTES) {
-  const list = BY_METHOD.get(row.method) ?? [];
-  list.push(row);
-  BY_METHOD.set(row.method, list);
+/** The first segment and the number of segments of a normalized path ('/users/new' → 'users:2'). */
+function shapeOf(route: string): string {
+  let n = 0;
+  for (let i = 0; i < route.length; i++) if (route.charCodeAt(i) === 0x2f) n++;
+  const end = route.indexOf('/', 1);
+  return `${end === -1 ? route.slice(1) : route.slice(1, end)}:${n}`;
 }
 
 /**
- * The row a request is, on the normalized path: only the rows of its method (GET and HEAD have none, so
- * they cost one Map lookup), the first match wins.
+ * Rows by method, then by their first (literal) segment and length, in table order: a lookup looks only at
+ * the rows that can match (GET and HEAD have none; a playback report's POST /Sessions/… none either).
  */
+const BY_METHOD = new Map<string, Map<string, AdminRoute[]>>();
+for (const row of ADMIN_ROUTES) {
+  const shape = shapeOf(row.pattern);
+  if (shape.startsWith('{')) throw new Error(`${row.pattern}: an administrator route must start with a literal segment`);
+  const bySegment = BY_METHOD.get(row.method) ?? new Map<string, AdminRoute[]>();
+  const list = bySegment.get(shape) ?? [];
+  list.push(row);
+  bySegment.set(shape, list);
+  BY_METHOD.set(row.method, bySegment);
+}
+
+/** The row a request is, on the normalized path: the first match among the rows of its method and shape. */
 export function findAdminRoute(method: string, route: string): { row: AdminRoute; params: RouteParams } | undefined {
-  const rows = BY_METHOD.get(method);
+  const bySegment = BY_METHOD.get(method);
+  if (bySegment === undefined) return undefined;
+  const rows = bySegment.get(shapeOf(route));
   if (rows === undefined) return undefined;
   for (const row of rows) {
     const params = matchRoute(route, row.pattern);
