@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../server/clock.ts';
 import { keyedHash } from '../../server/crypto.ts';
+import { totpCodeAt } from '../../server/factors/totp.ts';
 import type { AuditEvent } from '../../server/audit/index.ts';
 import { startEmulator, type Emulator } from '../jellyfin/emulator.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -342,5 +343,27 @@ describe('StepUpLevel', () => {
     } finally {
       gw.config.StepUpLevel = 'AdminActions';
     }
+  });
+});
+
+describe('a native admin tool', () => {
+  it('can send a current authenticator code as the proof, in the request itself', async () => {
+    // root sets up an authenticator app (proved with the password: the account has no factor yet).
+    const add = await grant('AddTOTP', null);
+    const begin = await asRoot('POST', '/JellyfinSecurity/Me/TOTP', { body: {}, stepUp: add });
+    expect(begin.status, begin.text).toBe(200);
+    const secret = begin.json.secret as string;
+    const confirm = await asRoot('POST', '/JellyfinSecurity/Me/TOTP/Confirm', { body: { code: await totpCodeAt(secret, clock.now()) } });
+    expect(confirm.status, confirm.text).toBe(200);
+    clock.advance(30_000);
+    // Now the 401 offers the code (and no longer the password)…
+    const asked = await asRoot('POST', '/System/Shutdown');
+    expect(asked.status).toBe(401);
+    expect(asked.json.methods).toEqual(['totp', 'recovery']);
+    // …and a script answers with a current code in X-Jellyguard-StepUp.
+    const shutdowns = jf.admin.shutdowns;
+    const done = await asRoot('POST', '/System/Shutdown', { stepUp: await totpCodeAt(secret, clock.now()) });
+    expect(done.status, done.text).toBe(204);
+    expect(jf.admin.shutdowns).toBe(shutdowns + 1);
   });
 });
