@@ -179,6 +179,7 @@ export class AdminStepUp {
         body,
         callerId: session.userId,
         userState: (id) => this.userState(id, token),
+        lastSegment: lastSegmentAsWritten(ctx.path, ctx.state.route),
       };
       const resolved = await hit.row.resolve(req);
       if (resolved === null) return next();
@@ -215,6 +216,22 @@ export class AdminStepUp {
     const id = canonicalGuid(String(field(tryParseJson(text), 'Id') ?? ''));
     if (id) this.created.set(`${tokenHash}:${id}`, this.deps.clock.now() + this.deps.config.StepUpWindowSeconds * 1000);
   }
+}
+
+/** The raw path's last segment, decoded, when it is the normalized path's last segment in another case. */
+function lastSegmentAsWritten(rawPath: string, route: string): string | undefined {
+  const raw = rawPath.split(/[\\/]/).filter(Boolean).at(-1);
+  const normalized = route.slice(route.lastIndexOf('/') + 1);
+  if (raw === undefined) return undefined;
+  let decoded = raw;
+  for (let i = 0; i < 4 && decoded.includes('%'); i++) {
+    try {
+      decoded = decodeURIComponent(decoded);
+    } catch {
+      return undefined;
+    }
+  }
+  return decoded.toLowerCase() === normalized ? decoded : undefined;
 }
 
 /** A body the gate must read: JSON (an object), or nothing; anything else is refused before Jellyfin sees it. */
