@@ -1,0 +1,373 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Browser, Page, Request } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../server/clock.ts';
+import { totpCodeAt } from '../../server/factors/totp.ts';
+import { seriousViolations } from '../helpers/axe.ts';
+import { addVirtualAuthenticator, DESKTOP, launchBrowser, openPage, PHONE, screenshot, type BrowserPage } from '../helpers/browser.ts';
+import { getQuickConnectApi, jellyfinClient } from '../helpers/sdk.ts';
+import { enrollThroughApp, openPhone, PLACES, serviceWorkerReady, signIn, startWorld, USERS, type Phone, type World } from './pwa-helpers.ts';
+
+/**
+ * "Confirm it's you" inside jellyfin-web (pwa/login/inject.js), in a real browser: jellyfin-web's /web/
+ * page through the gateway (the emulator's page, with the injected script) makes the calls jellyfin-web
+ * itself makes to authorise a TV's Quick Connect code — its 10.10/10.11 Quick Connect page calls
+ * @jellyfin/sdk's `authorizeQuickConnect` (axios → XMLHttpRequest: POST /QuickConnect/Authorize?code=&userId=
+ * with the `Authorization: MediaBrowser …, Token=…` header, no body; any failure shows "Unknown Quick
+ * Connect code"), and the legacy jellyfin-apiclient's `ajax` (fetch) is what its dashboard uses. The
+ * gateway answers 401 step_up_required; the dialog asks; the phone approves through the real push chain,
+ * or a TOTP code, a passkey (CDP virtual authenticator), the password of an account with no factor;
+ * the original request is repeated with the grant and the TV is signed in. Cancel hands the page the
+ * original 401 and its JSON. Screenshots: test-output/screenshots/stepup-web-*.png.
+ */
+
+const [alice, bob, admin] = [USERS[0]!, USERS[1]!, USERS[2]!];
+const clock = new ManualClock(Date.now());
+/** The address jellyfin-web's browser comes from (through the trusted proxy). */
+const WEB_IP = '198.51.100.30';
+const AXIOS = readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('axios/package.json')), 'dist', 'axios.min.js'), 'utf8');
+const POLL = { timeout: 15_000, interval: 50 };
+
+let world: World;
+let phone: Phone;
+let browser: Browser;
+let bobSecret = '';
+let bobRecovery: string[] = [];
+const tabs: BrowserPage[] = [];
+const sessions: Record<string, { token: string; userId: string; deviceId: string }> = {};
+
+/** A session of jellyfin-web's kind (Client "Jellyfin Web"), signed in through the gateway. */
+async function webSignIn(user: { name: string; password: string }, deviceId: string) {
+  const res = await fetch(`${world.gw.url}/Users/AuthenticateByName`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-forwarded-for': WEB_IP,
+      authorization: `MediaBrowser Client="Jellyfin Web", Device="Chrome", DeviceId="${deviceId}", Version="10.11.11"`,
+    },
+    body: JSON.stringify({ Username: user.name, Pw: user.password }),
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { AccessToken: string; User: { Id: string } };
+  sessions[user.name] = { token: body.AccessToken, userId: body.User.Id, deviceId };
+}
+
+/** jellyfin-web's Authorization header (its @jellyfin/sdk and its apiclient both send this form). */
+function webAuth(name: string): string {
+  const s = sessions[name]!;
+  return `MediaBrowser Client="Jellyfin Web", Device="Chrome", DeviceId="${s.deviceId}", Version="10.11.11", Token="${s.token}"`;
+}
+
+/** A TV waiting with a Quick Connect code (the real SDK, through the gateway). */
+async function waitingTv(deviceId: string) {
+  const api = jellyfinClient(world.gw.url, { client: 'Jellyfin Android TV', device: 'Living room TV', deviceId });
+  api.axiosInstance.defaults.headers.common['X-Forwarded-For'] = PLACES.london.ip;
+  const { data } = await getQuickConnectApi(api).initiateQuickConnect();
+  return {
+    code: data.Code!,
+    /** Whether Jellyfin now says this TV's Quick Connect is authorised. */
+    authorized: async () => (await getQuickConnectApi(api).getQuickConnectState({ secret: data.Secret! })).data.Authenticated === true,
+  };
+}
+
+interface Web extends BrowserPage {
+  user: string;
+  /** The page's requests to /QuickConnect/Authorize, as the browser sent them. */
+  sent: Array<{ method: string; url: string; type: string; headers: Record<string, string>; body: string | null }>;
+}
+
+/** jellyfin-web signed in as `user`: its stored credentials, /web/ through the gateway, axios loaded as its bundle has it. */
+async function openWeb(user: string, viewport = DESKTOP): Promise<Web> {
+  const tab = await openPage(browser, { viewport });
+  tabs.push(tab);
+  await tab.context.setExtraHTTPHeaders({ 'x-forwarded-for': WEB_IP });
+  const s = sessions[user]!;
+  const credentials = {
+    Servers: [{ ManualAddress: world.origin, Id: 'f'.repeat(32), AccessToken: s.token, UserId: s.userId, LastConnectionMode: 2, DateLastAccessed: Date.now() }],
+  };
+  await tab.context.addInitScript(
+    `localStorage.setItem('jellyfin_credentials', ${JSON.stringify(JSON.stringify(credentials))}); localStorage.setItem('_deviceId2', ${JSON.stringify(s.deviceId)});`,
+  );
+  const sent: Web['sent'] = [];
+  tab.page.on('request', (r: Request) => {
+    if (/\/QuickConnect\/Authorize/i.test(r.url())) sent.push({ method: r.method(), url: r.url(), type: r.resourceType(), headers: r.headers(), body: r.postData() });
+  });
+  await tab.page.goto(`${world.origin}/web/`);
+  await tab.page.waitForFunction(() => (window as unknown as { __jellyguardInjected?: boolean }).__jellyguardInjected === true);
+  expect(tab.page.url()).toBe(`${world.origin}/web/`); // signed in: the script leaves the page alone
+  await tab.page.addScriptTag({ content: AXIOS });
+  // jellyfin-web names the page's language once its strings load (src/lib/globalize: <html lang>).
+  await tab.page.evaluate(() => document.documentElement.setAttribute('lang', 'en-us'));
+  return { ...tab, user, sent };
+}
+
+interface PageOutcome {
+  outcome: 'success' | 'QuickConnectAuthorizeFail';
+  status?: number;
+  data?: unknown;
+  /** What jellyfin-web shows: its page says "Unknown Quick Connect code" for any failure. */
+  shown: string;
+}
+
+/**
+ * jellyfin-web 10.10.7 / 10.11.11 src/apps/stable/routes/quickConnect/index.tsx: whitespace taken out of
+ * the code, then `getQuickConnectApi(api).authorizeQuickConnect({ code, userId })` — the SDK's generated
+ * client builds `/QuickConnect/Authorize?code=…&userId=…` and calls `axios.request({ method: 'POST',
+ * headers: { Authorization }, url: basePath + url })`; success shows QuickConnectAuthorizeSuccess, any
+ * error QuickConnectAuthorizeFail. Not awaited here: the dialog is answered while it waits.
+ */
+function quickConnectPage(w: Web, typed: string): Promise<PageOutcome> {
+  const s = sessions[w.user]!;
+  return settled(w.page.evaluate(
+    async ({ typed, userId, auth }) => {
+      const axios = (window as unknown as { axios: { request: (c: unknown) => Promise<{ status: number; data: unknown }> } }).axios;
+      const code = typed.replace(/\s/g, '');
+      const url = new URL('/QuickConnect/Authorize', 'https://dummy.invalid');
+      const q = new URLSearchParams(url.search);
+      q.set('code', code);
+      q.set('userId', userId);
+      url.search = q.toString();
+      try {
+        const r = await axios.request({ method: 'POST', headers: { Authorization: auth }, url: location.origin + url.pathname + url.search });
+        return { outcome: 'success' as const, status: r.status, data: r.data, shown: 'You have successfully authenticated your device!' };
+      } catch (e) {
+        const res = (e as { response?: { status: number; data: unknown } }).response;
+        return { outcome: 'QuickConnectAuthorizeFail' as const, status: res?.status, data: res?.data, shown: 'Unknown Quick Connect code' };
+      }
+    },
+    { typed, userId: s.userId, auth: webAuth(w.user) },
+  ));
+}
+
+/**
+ * The legacy jellyfin-apiclient's `ajax({ type: 'POST', url })` (getFetchPromise): `fetch(url, { headers,
+ * method, credentials: 'same-origin' })`, a status of 400 or more rejected with the Response. This is
+ * how jellyfin-web's dashboard pages send their saves; the old Quick Connect helper sent `?Code=` this way.
+ */
+function apiClientAjax(w: Web, code: string): Promise<PageOutcome> {
+  return settled(w.page.evaluate(
+    async ({ code, auth }) => {
+      const response = await fetch(`${location.origin}/QuickConnect/Authorize?Code=${code}`, { headers: { Authorization: auth }, method: 'POST', credentials: 'same-origin' });
+      const text = await response.text();
+      const data = text ? JSON.parse(text) : undefined;
+      if (response.status < 400) return { outcome: 'success' as const, status: response.status, data, shown: 'You have successfully authenticated your device!' };
+      return { outcome: 'QuickConnectAuthorizeFail' as const, status: response.status, data, shown: 'Unknown Quick Connect code' };
+    },
+    { code, auth: webAuth(w.user) },
+  ));
+}
+
+/** A page call awaited later: if the test fails first and closes the page, that is not a second error. */
+function settled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+function dialogOf(p: Page) {
+  return p.getByRole('dialog', { name: "Confirm it's you" });
+}
+
+/** The dialog is up, names the action, and passes axe (serious and critical rules). */
+async function expectDialog(p: Page, label = 'Sign in a device with Quick Connect') {
+  const dialog = dialogOf(p);
+  await dialog.waitFor({ timeout: 15_000 });
+  expect(await dialog.getByText(label, { exact: true }).isVisible()).toBe(true);
+  expect(await seriousViolations(p)).toEqual([]);
+  return dialog;
+}
+
+/** The original request and its repeat: the same method, URL, headers and body, plus the grant. */
+function expectRepeatedExactly(w: Web, type: 'xhr' | 'fetch') {
+  expect(w.sent).toHaveLength(2);
+  const [first, again] = w.sent as [Web['sent'][number], Web['sent'][number]];
+  expect(first.type).toBe(type);
+  expect(again.type).toBe(type);
+  expect(first.headers['x-jellyguard-stepup']).toBeUndefined();
+  expect(again.headers['x-jellyguard-stepup']).toMatch(/\S{16,}/);
+  const { 'x-jellyguard-stepup': _grant, ...rest } = again.headers;
+  expect(rest).toEqual(first.headers);
+  expect({ method: again.method, url: again.url, body: again.body }).toEqual({ method: first.method, url: first.url, body: first.body });
+}
+
+const totp = (secret: string) => totpCodeAt(secret, clock.now());
+
+beforeAll(async () => {
+  world = await startWorld({ clock, config: { PushWindowSeconds: 60 } });
+  // jellyfin-web sessions signed in before alice and bob set up a second factor (admin never does).
+  await webSignIn(alice, 'alice-chrome');
+  await webSignIn(bob, 'bob-chrome');
+  await webSignIn(admin, 'admin-chrome');
+  // alice sets up her phone in the Authenticator (a passkey on it, push notifications).
+  phone = await openPhone(world);
+  await signIn(phone.page, world, alice);
+  await phone.page.getByTestId('setup-phone').waitFor();
+  await serviceWorkerReady(phone.page);
+  await enrollThroughApp(phone);
+  // bob has an authenticator app.
+  const bobId = world.emu.user(bob.name).id;
+  const totpFactor = world.gw.gateway.services.factors.totp;
+  bobSecret = (await totpFactor.beginEnrollment(bobId, bob.name)).secret;
+  expect(await totpFactor.confirmEnrollment(bobId, await totp(bobSecret))).toBe(true);
+  bobRecovery = await world.gw.gateway.services.factors.recovery.generate(bobId);
+  clock.advance(31_000); // the next code is a new one
+  browser = await launchBrowser();
+}, 120_000);
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail') {
+    for (const t of tabs) if (!t.page.isClosed()) await screenshot(t.page, `stepup-web-FAILED-${ctx.task.name.slice(0, 40)}`).catch(() => {});
+  }
+  while (tabs.length) await tabs.pop()!.context.close().catch(() => {});
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await phone?.close();
+  await world?.close();
+});
+
+describe("jellyfin-web's Quick Connect page through the step-up prompt", { timeout: 90_000 }, () => {
+  it('(a) the phone approves through the real push chain; the SDK call is repeated with the grant and the TV is in', async () => {
+    const tv = await waitingTv('atv-phone');
+    const w = await openWeb(alice.name);
+    const answer = quickConnectPage(w, `${tv.code.slice(0, 3)} ${tv.code.slice(3)}`);
+    const dialog = await expectDialog(w.page);
+    expect(await dialog.getByRole('button', { name: 'Approve on my phone' }).isVisible()).toBe(true);
+    expect(await dialog.getByRole('button', { name: 'Use a passkey' }).isVisible()).toBe(true);
+    expect(await dialog.getByLabel('One of your recovery codes').isVisible()).toBe(true);
+    expect(await dialog.getByLabel('Code from your authenticator app').count()).toBe(0); // alice has no app
+    await screenshot(w.page, 'stepup-web-dialog-phone-desktop', { fullPage: false });
+    await w.page.setViewportSize(PHONE);
+    await screenshot(w.page, 'stepup-web-dialog-phone-phone', { fullPage: false });
+    await w.page.setViewportSize(DESKTOP);
+
+    await dialog.getByRole('button', { name: 'Approve on my phone' }).click();
+    await dialog.getByText('Waiting for your phone…', { exact: false }).waitFor();
+    expect(await seriousViolations(w.page)).toEqual([]);
+    await screenshot(w.page, 'stepup-web-waiting', { fullPage: false });
+
+    // The gateway's Web Push → the local push service → the phone's service worker → the approval page.
+    const push = await world.push.nextMessage((m) => m.subscriberId === phone.subscriber.id && m.json?.type === 'approval');
+    const { deliverPush } = await import('../helpers/browser.ts');
+    await deliverPush(phone.context, phone.page, world.appUrl, push.payload.toString('utf8'));
+    await phone.page.goto(`${world.appUrl}#/approve/${push.json.approvalId}`);
+    await phone.page.getByTestId('approve').click();
+    await expect.poll(() => phone.page.getByTestId('approval-result').getAttribute('data-status'), POLL).toBe('approved');
+
+    const result = await answer;
+    expect(result).toEqual({ outcome: 'success', status: 200, data: true, shown: 'You have successfully authenticated your device!' });
+    expect(await dialogOf(w.page).count()).toBe(0);
+    expectRepeatedExactly(w, 'xhr');
+    expect(new URL(w.sent[0]!.url).search).toBe(`?code=${tv.code}&userId=${sessions[alice.name]!.userId}`);
+    expect(await tv.authorized()).toBe(true);
+  });
+
+  it('(b) a TOTP code; the legacy apiclient fetch is repeated the same way', async () => {
+    const tv = await waitingTv('atv-totp');
+    const w = await openWeb(bob.name);
+    const answer = apiClientAjax(w, tv.code);
+    const dialog = await expectDialog(w.page);
+    expect(await dialog.getByRole('button', { name: 'Approve on my phone' }).count()).toBe(0);
+    await screenshot(w.page, 'stepup-web-dialog-code-desktop', { fullPage: false });
+    await w.page.setViewportSize(PHONE);
+    await screenshot(w.page, 'stepup-web-dialog-code-phone', { fullPage: false });
+    await dialog.getByLabel('Code from your authenticator app, or a recovery code').fill(await totp(bobSecret));
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    expect(await answer).toMatchObject({ outcome: 'success', status: 200, data: true });
+    expectRepeatedExactly(w, 'fetch');
+    expect(await tv.authorized()).toBe(true);
+    clock.advance(31_000);
+  });
+
+  it('(c) a passkey (the CDP virtual authenticator holding alice’s passkey, synced from her phone)', async () => {
+    const tv = await waitingTv('atv-passkey');
+    const w = await openWeb(alice.name);
+    const authenticator = await addVirtualAuthenticator(w.context, w.page);
+    const [passkey] = await phone.authenticator.credentials();
+    await authenticator.cdp.send('WebAuthn.addCredential', { authenticatorId: authenticator.authenticatorId, credential: { ...passkey, signCount: passkey!.signCount + 100 } as never });
+    const answer = quickConnectPage(w, tv.code);
+    const dialog = await expectDialog(w.page);
+    await dialog.getByRole('button', { name: 'Use a passkey' }).click();
+    expect(await answer).toMatchObject({ outcome: 'success', status: 200, data: true });
+    expectRepeatedExactly(w, 'xhr');
+    expect(await tv.authorized()).toBe(true);
+    expect((await authenticator.credentials())[0]!.signCount).toBeGreaterThan(passkey!.signCount + 100);
+  });
+
+  it('(d) an account with no second factor gives its password again', async () => {
+    const tv = await waitingTv('atv-password');
+    const w = await openWeb(admin.name, PHONE);
+    const answer = quickConnectPage(w, tv.code);
+    const dialog = await expectDialog(w.page);
+    expect(await dialog.getByRole('button').allInnerTexts()).toEqual(['Confirm with my password', 'Cancel']);
+    await screenshot(w.page, 'stepup-web-dialog-password-phone', { fullPage: false });
+    await dialog.getByLabel('Your Jellyfin password').fill(admin.password);
+    await dialog.getByRole('button', { name: 'Confirm with my password' }).click();
+    expect(await answer).toMatchObject({ outcome: 'success', status: 200, data: true });
+    expectRepeatedExactly(w, 'xhr');
+    expect(await tv.authorized()).toBe(true);
+  });
+
+  it('(e) Cancel: the page gets the original 401 and its JSON (XHR and fetch), Escape too; nothing is authorised', async () => {
+    const tv = await waitingTv('atv-cancel');
+    const w = await openWeb(bob.name);
+    const viaSdk = quickConnectPage(w, tv.code);
+    const dialog = await expectDialog(w.page);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    const a = await viaSdk;
+    expect(a).toMatchObject({ outcome: 'QuickConnectAuthorizeFail', status: 401, shown: 'Unknown Quick Connect code' });
+    expect(a.data).toMatchObject({ error: 'step_up_required', action: 'QuickConnectAuthorize', label: 'Sign in a device with Quick Connect', target: tv.code, methods: ['totp', 'recovery'] });
+    expect(await dialogOf(w.page).count()).toBe(0);
+
+    const viaFetch = apiClientAjax(w, tv.code);
+    await expectDialog(w.page);
+    await w.page.keyboard.press('Escape');
+    const b = await viaFetch;
+    expect(b).toMatchObject({ outcome: 'QuickConnectAuthorizeFail', status: 401, data: { error: 'step_up_required', action: 'QuickConnectAuthorize' } });
+    expect(w.sent.map((r) => r.headers['x-jellyguard-stepup'])).toEqual([undefined, undefined]); // never repeated
+    expect(await tv.authorized()).toBe(false);
+  });
+
+  it('(f) a wrong code is said in words and the next try works', async () => {
+    const tv = await waitingTv('atv-retry');
+    const w = await openWeb(bob.name);
+    const answer = quickConnectPage(w, tv.code);
+    const dialog = await expectDialog(w.page);
+    const right = await totp(bobSecret);
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    const field = dialog.getByLabel('Code from your authenticator app, or a recovery code');
+    await field.fill(wrong);
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    const problem = dialog.getByRole('alert');
+    await expect.poll(() => problem.innerText(), POLL).toBe('That code is not right. Check it and try again.');
+    expect(await field.inputValue()).toBe('');
+    expect(await seriousViolations(w.page)).toEqual([]);
+    await screenshot(w.page, 'stepup-web-wrong-code', { fullPage: false });
+    // Too short for the app: said before anything is sent.
+    await field.fill('12345');
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    await expect.poll(() => problem.innerText(), POLL).toBe('The code from your authenticator app has 6 digits.');
+    await field.fill(right);
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    expect(await answer).toMatchObject({ outcome: 'success', status: 200, data: true });
+    expectRepeatedExactly(w, 'xhr');
+    expect(await tv.authorized()).toBe(true);
+    clock.advance(31_000);
+  });
+
+  it('(g) a recovery code (longer than the app’s six digits) is taken as one, and used up', async () => {
+    const tv = await waitingTv('atv-recovery');
+    const w = await openWeb(bob.name);
+    const answer = apiClientAjax(w, tv.code);
+    const dialog = await expectDialog(w.page);
+    await dialog.getByLabel('Code from your authenticator app, or a recovery code').fill(bobRecovery[0]!.toLowerCase());
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    expect(await answer).toMatchObject({ outcome: 'success', status: 200, data: true });
+    expectRepeatedExactly(w, 'fetch');
+    expect(await tv.authorized()).toBe(true);
+    const left = await world.gw.gateway.services.factors.recovery.remaining(world.emu.user(bob.name).id);
+    expect(left).toBe(bobRecovery.length - 1);
+  });
+});
