@@ -320,9 +320,9 @@
             ? 'The passkey request was cancelled or timed out. Try again.'
             : name === 'SecurityError' || name === 'NotSupportedError'
               ? 'This browser cannot use a passkey here.'
-              : 'The passkey did not work. Try again.',
+              : 'The passkey did not work. Try again.'
         );
-      },
+      }
     );
   }
 
@@ -686,8 +686,8 @@
           {},
           has(methods, 'passkey')
             ? 'This browser cannot use a passkey. Open this page in a browser that can, or use the Jellyguard Authenticator.'
-            : 'This account has nothing to confirm it with yet. Set up a second factor in the Jellyguard Authenticator, or ask your administrator.',
-        ),
+            : 'This account has nothing to confirm it with yet. Set up a second factor in the Jellyguard Authenticator, or ask your administrator.'
+        )
       );
     }
     var cancelButton = el('button', { type: 'button', class: 'jg-su-quiet' }, 'Cancel');
@@ -733,7 +733,7 @@
           },
           function () {
             return '';
-          },
+          }
         )
         .then(function (text) {
           var needed = stepUpOf(res.status, type, text);
@@ -760,7 +760,7 @@
               },
               function () {
                 resolve(res);
-              },
+              }
             );
             // jellyfin-web gave up on the request (AbortController): so does the dialog.
             var signal = (init && init.signal) || (spare && spare.signal);
@@ -925,7 +925,7 @@
         fire(call.face, 'load', size);
         call.finished = true;
         fire(call.face, 'loadend', size);
-      },
+      }
     );
   }
 
@@ -1067,7 +1067,7 @@
           function (res) {
             if (res && res.status === 401) onUnauthorized(res.url || url);
           },
-          function () {},
+          function () {}
         );
       } catch (e) {
         /* never break jellyfin-web's requests */

@@ -79,7 +79,7 @@ interface Web extends BrowserPage {
 }
 
 /** jellyfin-web signed in as `user`: its stored credentials, /web/ through the gateway, axios loaded as its bundle has it. */
-async function openWeb(user: string, viewport = DESKTOP): Promise<Web> {
+async function openWeb(user: string, viewport: { width: number; height: number } = DESKTOP): Promise<Web> {
   const tab = await openPage(browser, { viewport });
   tabs.push(tab);
   await tab.context.setExtraHTTPHeaders({ 'x-forwarded-for': WEB_IP });
