@@ -885,8 +885,8 @@
     }
     if (call.holding) return; // the held answer's load and loadend
     if (call.repeated) {
-      // The page saw loadstart and the first states already; the repeat takes over once it has headers.
-      if (type === 'loadstart' || (type === 'readystatechange' && x.readyState < 2)) return;
+      // The page saw loadstart and the states up to LOADING already; the repeat takes over once it has headers.
+      if (type === 'loadstart' || (type === 'readystatechange' && x.readyState < 3)) return;
       if (x.readyState >= 2) call.override = null;
     }
     if (type === 'loadend') call.finished = true;

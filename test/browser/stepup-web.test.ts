@@ -328,6 +328,9 @@ describe("jellyfin-web's Quick Connect page through the step-up prompt", { timeo
     expect(b).toMatchObject({ outcome: 'QuickConnectAuthorizeFail', status: 401, data: { error: 'step_up_required', action: 'QuickConnectAuthorize' } });
     expect(w.sent.map((r) => r.headers['x-jellyguard-stepup'])).toEqual([undefined, undefined]); // never repeated
     expect(await tv.authorized()).toBe(false);
+    // That 401 is no dead session: the page stays, and so does jellyfin-web's stored token.
+    expect(w.page.url()).toBe(`${world.origin}/web/`);
+    expect(await w.page.evaluate(() => JSON.parse(localStorage.getItem('jellyfin_credentials')!).Servers[0].AccessToken)).toBe(sessions[bob.name]!.token);
   });
 
   it('(f) a wrong code is said in words and the next try works', async () => {
@@ -369,5 +372,184 @@ describe("jellyfin-web's Quick Connect page through the step-up prompt", { timeo
     expect(await tv.authorized()).toBe(true);
     const left = await world.gw.gateway.services.factors.recovery.remaining(world.emu.user(bob.name).id);
     expect(left).toBe(bobRecovery.length - 1);
+  });
+});
+
+/** Answer the open dialog with bob's current authenticator code (then the next code is a new one). */
+async function answerWithCode(p: Page): Promise<void> {
+  const dialog = await expectDialog(p);
+  await dialog.getByLabel('Code from your authenticator app, or a recovery code').fill(await totp(bobSecret));
+  const granted = p.waitForResponse((r) => r.url().endsWith('/JellyfinSecurity/StepUp'));
+  await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+  expect((await granted).status()).toBe(200);
+  clock.advance(31_000);
+}
+
+type XhrReport = {
+  log: string[];
+  readyState: number;
+  status: number;
+  statusText: string;
+  response: unknown;
+  contentType: string | null;
+  allHeaders: string;
+  responseURL: string;
+  timeout: number;
+  afterwards?: number;
+};
+
+describe('what the page’s own code sees: the stand-in XHR behaves as the native one', { timeout: 90_000 }, () => {
+  it('a plain XHR user (on* handlers, addEventListener, upload, responseType json, timeout) sees one answer, the repeat’s', async () => {
+    const tv = await waitingTv('atv-plain-xhr');
+    const w = await openWeb(bob.name);
+    const report = settled(
+      w.page.evaluate(
+        ({ code, auth }) =>
+          new Promise<XhrReport>((resolve) => {
+            const log: string[] = [];
+            const x = new XMLHttpRequest();
+            x.open('POST', `/QuickConnect/Authorize?code=${code}`);
+            x.setRequestHeader('Authorization', auth);
+            x.setRequestHeader('Content-Type', 'application/json');
+            x.responseType = 'json';
+            x.timeout = 20_000;
+            x.onreadystatechange = () => log.push(`readystatechange ${x.readyState}`);
+            x.onload = () => log.push(`load ${x.status}`);
+            x.onerror = () => log.push('error');
+            x.upload.addEventListener('load', () => log.push('upload load'));
+            x.addEventListener('loadend', () =>
+              resolve({
+                log,
+                readyState: x.readyState,
+                status: x.status,
+                statusText: x.statusText,
+                response: x.response,
+                contentType: x.getResponseHeader('Content-Type'),
+                allHeaders: x.getAllResponseHeaders(),
+                responseURL: x.responseURL,
+                timeout: x.timeout,
+              }),
+            );
+            x.send(JSON.stringify({ from: 'a plain XHR' }));
+          }),
+        { code: tv.code, auth: webAuth(bob.name) },
+      ),
+    );
+    await answerWithCode(w.page);
+    const r = await report;
+    expect(r).toMatchObject({ readyState: 4, status: 200, statusText: 'OK', response: true, timeout: 20_000 });
+    expect(r.contentType).toMatch(/^application\/json/);
+    expect(r.allHeaders).toMatch(/^content-type: application\/json/m);
+    expect(r.responseURL).toBe(`${world.origin}/QuickConnect/Authorize?code=${tv.code}`);
+    // Each event once, in the native order; nothing of the held 401 reached the page.
+    expect(r.log.filter((e) => e !== 'readystatechange 3')).toEqual(['upload load', 'readystatechange 2', 'readystatechange 4', 'load 200']);
+    expectRepeatedExactly(w, 'xhr');
+    expect(w.sent[0]!.body).toBe('{"from":"a plain XHR"}');
+    expect(await tv.authorized()).toBe(true);
+  });
+
+  it('abort() while the dialog asks: the dialog goes, the page hears abort (status 0), nothing is authorised', async () => {
+    const tv = await waitingTv('atv-abort');
+    const w = await openWeb(bob.name);
+    const report = settled(
+      w.page.evaluate(
+        ({ code, auth }) =>
+          new Promise<XhrReport>((resolve) => {
+            const log: string[] = [];
+            const x = new XMLHttpRequest();
+            (window as unknown as { pending: XMLHttpRequest }).pending = x;
+            x.open('POST', `/QuickConnect/Authorize?code=${code}`);
+            x.setRequestHeader('Authorization', auth);
+            x.onreadystatechange = () => log.push(`readystatechange ${x.readyState} ${x.status}`);
+            x.onabort = () => log.push('abort');
+            x.onload = () => log.push('load');
+            x.onloadend = () => {
+              const seen = { log, readyState: x.readyState, status: x.status, statusText: x.statusText, response: x.response, contentType: x.getResponseHeader('Content-Type'), allHeaders: x.getAllResponseHeaders(), responseURL: x.responseURL, timeout: x.timeout };
+              setTimeout(() => resolve({ ...seen, afterwards: x.readyState }), 0);
+            };
+            x.send();
+          }),
+        { code: tv.code, auth: webAuth(bob.name) },
+      ),
+    );
+    await expectDialog(w.page);
+    await w.page.evaluate(() => (window as unknown as { pending: XMLHttpRequest }).pending.abort());
+    const r = await report;
+    expect(r.log.filter((e) => !e.startsWith('readystatechange 2') && !e.startsWith('readystatechange 3'))).toEqual(['readystatechange 4 0', 'abort']);
+    expect(r).toMatchObject({ readyState: 4, status: 0, response: '', contentType: null, allHeaders: '', afterwards: 0 });
+    expect(await dialogOf(w.page).count()).toBe(0);
+    expect(w.sent).toHaveLength(1);
+    expect(await tv.authorized()).toBe(false);
+  });
+
+  it('GET requests keep the browser’s own XHR object: nothing stands in', async () => {
+    const w = await openWeb(bob.name);
+    const own = await w.page.evaluate(
+      (auth) =>
+        new Promise<{ status: number; shadowed: string[] }>((resolve) => {
+          const x = new XMLHttpRequest();
+          x.open('GET', '/Users/Me');
+          x.setRequestHeader('Authorization', auth);
+          x.onloadend = () => resolve({ status: x.status, shadowed: ['status', 'readyState', 'response', 'abort'].filter((k) => Object.getOwnPropertyDescriptor(x, k)) });
+          x.send();
+        }),
+      webAuth(bob.name),
+    );
+    expect(own).toEqual({ status: 200, shadowed: [] });
+  });
+
+  it('fetch with a JSON body (as the apiclient sends the dashboard’s saves): the body is sent again with the grant', async () => {
+    const tv = await waitingTv('atv-body');
+    const w = await openWeb(bob.name);
+    const answer = settled(
+      w.page.evaluate(
+        async ({ code, auth }) => {
+          const headers = { Authorization: auth, accept: 'application/json', 'Content-Type': 'application/json' };
+          const res = await fetch(`${location.origin}/QuickConnect/Authorize?code=${code}`, { headers, method: 'POST', credentials: 'same-origin', body: JSON.stringify({ from: 'the apiclient' }) });
+          return { status: res.status, data: await res.json(), url: res.url };
+        },
+        { code: tv.code, auth: webAuth(bob.name) },
+      ),
+    );
+    await answerWithCode(w.page);
+    expect(await answer).toEqual({ status: 200, data: true, url: `${world.origin}/QuickConnect/Authorize?code=${tv.code}` });
+    expectRepeatedExactly(w, 'fetch');
+    expect(w.sent[0]!.body).toBe('{"from":"the apiclient"}');
+    expect(await tv.authorized()).toBe(true);
+  });
+
+  it('fetch with a Request object: a copy kept before sending is repeated with the grant', async () => {
+    const tv = await waitingTv('atv-request');
+    const w = await openWeb(bob.name);
+    const answer = settled(
+      w.page.evaluate(
+        async ({ code, auth }) => {
+          const req = new Request(`/QuickConnect/Authorize?code=${code}`, { method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: '{}' });
+          const res = await fetch(req);
+          return { status: res.status, data: await res.json(), url: res.url };
+        },
+        { code: tv.code, auth: webAuth(bob.name) },
+      ),
+    );
+    await answerWithCode(w.page);
+    expect(await answer).toEqual({ status: 200, data: true, url: `${world.origin}/QuickConnect/Authorize?code=${tv.code}` });
+    // (Chromium does not show a Request object's body to DevTools: method, URL and headers are compared.)
+    expectRepeatedExactly(w, 'fetch');
+    expect(await tv.authorized()).toBe(true);
+  });
+
+  it('two guarded requests at once: one dialog, then the next', async () => {
+    const [tv1, tv2] = [await waitingTv('atv-two-1'), await waitingTv('atv-two-2')];
+    const w = await openWeb(bob.name);
+    const first = quickConnectPage(w, tv1.code);
+    await expectDialog(w.page);
+    const second = apiClientAjax(w, tv2.code);
+    await expect.poll(() => w.sent.length, POLL).toBe(2);
+    expect(await dialogOf(w.page).count()).toBe(1);
+    await answerWithCode(w.page);
+    expect(await first).toMatchObject({ outcome: 'success', status: 200 });
+    await answerWithCode(w.page);
+    expect(await second).toMatchObject({ outcome: 'success', status: 200 });
+    expect([await tv1.authorized(), await tv2.authorized()]).toEqual([true, true]);
   });
 });
