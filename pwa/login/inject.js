@@ -13,6 +13,10 @@
  * `GET /Users/Me`; if the stored token really is dead it is cleared as jellyfin-web's own sign-out does
  * and the browser goes to the login page.
  *
+ * A 401 `step_up_required` (an action the gateway guards: Quick Connect Authorize, an admin change) is
+ * answered here, since jellyfin-web cannot: a "Confirm it's you" dialog gets a grant for this session and
+ * the request is sent again with it; Cancel hands jellyfin-web the original 401 (see "Step-up" below).
+ *
  * Plain ES5 on purpose and without dependencies: it runs in every browser jellyfin-web supports, TVs
  * included, and must not depend on the Authenticator's bundle. It never loops: at most a few redirects
  * per minute per tab (sessionStorage), and the login page never sends the browser back on its own.
