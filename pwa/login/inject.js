@@ -472,15 +472,20 @@
         poll = null;
       },
       onKey: function (e) {
-        if (e.key === 'Escape' || e.key === 'Esc' || e.keyCode === 27) {
+        var key = e.key;
+        var code = e.keyCode;
+        // jellyfin-web's own keyboard navigation (TV remotes, shortcuts) must not act behind the dialog.
+        e.stopPropagation();
+        if (key === 'Escape' || key === 'Esc' || code === 27 || code === 461 || code === 10009) {
+          // Escape, and a TV remote's Back (webOS 461, Tizen 10009).
           e.preventDefault();
-          e.stopPropagation();
           cancel();
-        } else if (e.key === 'Tab' || e.keyCode === 9) {
+        } else if (key === 'Tab' || code === 9) {
           trapFocus(e);
-        } else if (box.contains(e.target)) {
-          // jellyfin-web's own keyboard navigation (TV remotes, shortcuts) must not act behind the dialog.
-          e.stopPropagation();
+        } else if (key === 'ArrowDown' || key === 'Down' || code === 40 || key === 'ArrowUp' || key === 'Up' || code === 38) {
+          // A TV remote has no Tab: up and down move between the dialog's buttons and fields.
+          e.preventDefault();
+          moveFocus(key === 'ArrowUp' || key === 'Up' || code === 38 ? -1 : 1);
         }
       },
     };
@@ -491,6 +496,14 @@
       var out = [];
       for (var i = 0; i < all.length; i++) if (!all[i].disabled && all[i].offsetParent !== null) out.push(all[i]);
       return out;
+    }
+
+    function moveFocus(step) {
+      var f = focusables();
+      if (!f.length) return;
+      var at = -1;
+      for (var i = 0; i < f.length; i++) if (f[i] === document.activeElement) at = i;
+      f[(at + step + f.length) % f.length].focus();
     }
 
     function trapFocus(e) {
@@ -911,26 +924,35 @@
         call.prompt = null;
         call.holding = false;
         call.repeated = true;
-        startRequest(call, grant);
-      },
-      function () {
-        // Cancel: the page gets the original answer, 401 and its JSON, as the server sent it.
-        call.prompt = null;
-        call.holding = false;
-        call.override = null;
-        call.face.__jellyguardStepUp = true;
-        var size = { lengthComputable: true, loaded: 0, total: 0 };
         try {
-          size.loaded = size.total = (x.responseText || '').length;
+          startRequest(call, grant);
         } catch (e) {
-          /* a JSON response type has no responseText */
+          // The repeat could not even be sent: the page gets the original answer, as after Cancel.
+          call.current = x;
+          call.repeated = false;
+          handOver();
         }
-        fire(call.face, 'readystatechange');
-        fire(call.face, 'load', size);
-        call.finished = true;
-        fire(call.face, 'loadend', size);
-      }
+      },
+      handOver
     );
+
+    /** Cancel: the page gets the original answer, 401 and its JSON, as the server sent it. */
+    function handOver() {
+      call.prompt = null;
+      call.holding = false;
+      call.override = null;
+      call.face.__jellyguardStepUp = true;
+      var size = { lengthComputable: true, loaded: 0, total: 0 };
+      try {
+        size.loaded = size.total = (x.responseText || '').length;
+      } catch (e) {
+        /* a JSON response type has no responseText */
+      }
+      fire(call.face, 'readystatechange');
+      fire(call.face, 'load', size);
+      call.finished = true;
+      fire(call.face, 'loadend', size);
+    }
   }
 
   /** The page aborts: the request in flight is aborted (its events pass), or the waiting dialog goes. */

@@ -242,6 +242,16 @@ describe("jellyfin-web's Quick Connect page through the step-up prompt", { timeo
     await w.page.setViewportSize(PHONE);
     await screenshot(w.page, 'stepup-web-dialog-phone-phone', { fullPage: false });
     await w.page.setViewportSize(DESKTOP);
+    // The first way has the focus; a TV remote's up and down move through the dialog (it has no Tab).
+    const focused = () => w.page.evaluate(() => (document.activeElement as HTMLElement | null)?.textContent ?? '');
+    expect(await focused()).toBe('Approve on my phone');
+    await w.page.keyboard.press('ArrowDown');
+    expect(await focused()).toBe('Use a passkey');
+    await w.page.keyboard.press('ArrowUp');
+    await w.page.keyboard.press('ArrowUp');
+    expect(await focused()).toBe('Cancel');
+    await w.page.keyboard.press('Tab');
+    expect(await focused()).toBe('Approve on my phone');
 
     await dialog.getByRole('button', { name: 'Approve on my phone' }).click();
     await dialog.getByText('Waiting for your phone…', { exact: false }).waitFor();
