@@ -563,3 +563,53 @@ describe('what the page’s own code sees: the stand-in XHR behaves as the nativ
     expect([await tv1.authorized(), await tv2.authorized()]).toEqual([true, true]);
   });
 });
+
+describe('jellyfin-web’s dashboard through the prompt (administrator actions)', { timeout: 90_000 }, () => {
+  it('“Make bob an administrator” (the apiclient’s updateUserPolicy, fetch with the policy JSON) and “Create an API key” (the SDK’s createKey, XHR)', async () => {
+    const w = await openWeb(admin.name);
+    const bobId = world.emu.user(bob.name).id;
+    expect(world.emu.user(bob.name).isAdministrator).toBe(false);
+    // src/apps/dashboard/routes/users/profile.tsx: the user is read, its policy changed and saved whole with
+    // ApiClient.updateUserPolicy → ajax({ type: 'POST', url: Users/{id}/Policy, data: JSON, contentType: 'application/json' }).
+    const saved = settled(
+      w.page.evaluate(
+        async ({ bobId, auth }) => {
+          const user = await (await fetch(`${location.origin}/Users/${bobId}`, { headers: { Authorization: auth } })).json();
+          const policy = { ...user.Policy, IsAdministrator: true };
+          const res = await fetch(`${location.origin}/Users/${bobId}/Policy`, {
+            headers: { Authorization: auth, 'Content-Type': 'application/json' },
+            method: 'POST',
+            credentials: 'same-origin',
+            body: JSON.stringify(policy),
+          });
+          return { status: res.status };
+        },
+        { bobId, auth: webAuth(admin.name) },
+      ),
+    );
+    let dialog = await expectDialog(w.page, 'Make bob an administrator');
+    await screenshot(w.page, 'stepup-web-dashboard-admin', { fullPage: false });
+    await dialog.getByLabel('Your Jellyfin password').fill(admin.password);
+    await dialog.getByRole('button', { name: 'Confirm with my password' }).click();
+    expect(await saved).toEqual({ status: 204 });
+    expect(world.emu.user(bob.name).isAdministrator).toBe(true); // the repeat carried the policy
+
+    // src/apps/dashboard/features/keys/api/useCreateKey.ts: getApiKeyApi(api).createKey({ app }) → axios.
+    const before = world.emu.reached('POST Auth/Keys');
+    const created = settled(
+      w.page.evaluate(
+        async ({ auth }) => {
+          const axios = (window as unknown as { axios: { request: (c: unknown) => Promise<{ status: number }> } }).axios;
+          const r = await axios.request({ method: 'POST', headers: { Authorization: auth }, url: `${location.origin}/Auth/Keys?app=Sonarr` });
+          return { status: r.status };
+        },
+        { auth: webAuth(admin.name) },
+      ),
+    );
+    dialog = await expectDialog(w.page, 'Create an API key “Sonarr”');
+    await dialog.getByLabel('Your Jellyfin password').fill(admin.password);
+    await dialog.getByRole('button', { name: 'Confirm with my password' }).click();
+    expect(await created).toEqual({ status: 204 });
+    expect(world.emu.reached('POST Auth/Keys')).toBe(before + 1);
+  });
+});
