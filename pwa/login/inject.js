@@ -449,7 +449,7 @@
     back.appendChild(box);
     box.appendChild(el('h2', { id: 'jg-su-title' }, "Confirm it's you"));
     box.appendChild(el('p', { id: 'jg-su-what', class: 'jg-su-what' }, needed.label));
-    box.appendChild(el('p', { class: 'jg-su-muted' }, 'Jellyguard protects this server: changes like this one need a fresh check with something only you have.'));
+    box.appendChild(el('p', { class: 'jg-su-muted' }, 'Jellyguard protects this server: an action like this one needs a fresh check that it is really you.'));
     var problem = el('p', { class: 'jg-su-problem', role: 'alert' });
     box.appendChild(problem);
     var choices = el('div', {});

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../server/clock.ts';
 import { totpCodeAt } from '../../server/factors/totp.ts';
 import { seriousViolations } from '../helpers/axe.ts';
-import { addVirtualAuthenticator, DESKTOP, launchBrowser, openPage, PHONE, screenshot, type BrowserPage } from '../helpers/browser.ts';
+import { addVirtualAuthenticator, deliverPush, DESKTOP, launchBrowser, openPage, PHONE, screenshot, type BrowserPage } from '../helpers/browser.ts';
 import { getQuickConnectApi, jellyfinClient } from '../helpers/sdk.ts';
 import { enrollThroughApp, openPhone, PLACES, serviceWorkerReady, signIn, startWorld, USERS, type Phone, type World } from './pwa-helpers.ts';
 
@@ -260,7 +260,6 @@ describe("jellyfin-web's Quick Connect page through the step-up prompt", { timeo
 
     // The gateway's Web Push → the local push service → the phone's service worker → the approval page.
     const push = await world.push.nextMessage((m) => m.subscriberId === phone.subscriber.id && m.json?.type === 'approval');
-    const { deliverPush } = await import('../helpers/browser.ts');
     await deliverPush(phone.context, phone.page, world.appUrl, push.payload.toString('utf8'));
     await phone.page.goto(`${world.appUrl}#/approve/${push.json.approvalId}`);
     await phone.page.getByTestId('approve').click();
