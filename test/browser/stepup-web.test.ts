@@ -505,6 +505,23 @@ describe('what the page’s own code sees: the stand-in XHR behaves as the nativ
       webAuth(bob.name),
     );
     expect(own).toEqual({ status: 200, shadowed: [] });
+    // The dialog's script is loaded only when a step-up is asked for.
+    expect(await w.page.evaluate(() => '__jellyguardStepUpDialog' in window)).toBe(false);
+  });
+
+  it('if the dialog cannot be loaded, the page gets the original 401 (and the next step-up tries again)', async () => {
+    const tv = await waitingTv('atv-no-dialog');
+    const w = await openWeb(bob.name);
+    await w.page.route('**/JellyfinSecurity/stepup.js', (route) => route.abort('connectionfailed'));
+    const warned = w.page.waitForEvent('console', (m) => m.type() === 'warning' && /step-up dialog could not be loaded/.test(m.text()));
+    const a = await quickConnectPage(w, tv.code);
+    expect(a).toMatchObject({ outcome: 'QuickConnectAuthorizeFail', status: 401, data: { error: 'step_up_required' } });
+    await warned;
+    await w.page.unroute('**/JellyfinSecurity/stepup.js');
+    const b = quickConnectPage(w, tv.code);
+    await answerWithCode(w.page);
+    expect(await b).toMatchObject({ outcome: 'success', status: 200 });
+    expect(await tv.authorized()).toBe(true);
   });
 
   it('fetch with a JSON body (as the apiclient sends the dashboard’s saves): the body is sent again with the grant', async () => {
