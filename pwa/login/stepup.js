@@ -238,7 +238,7 @@
     var wait = el('div', { class: 'jg-su-wait', role: 'status' });
     wait.style.display = 'none';
     wait.appendChild(el('div', { class: 'jg-su-spin', 'aria-hidden': 'true' }));
-    var waitText = el('p', {}, 'Waiting for your phone… Open the notification from Jellyguard on your phone and approve it there.');
+    var waitText = el('p', {}, 'Waiting for your phone… Approve the request in the Jellyguard Authenticator: from its notification, or under Requests.');
     waitText.style.margin = '0';
     wait.appendChild(waitText);
     box.appendChild(wait);

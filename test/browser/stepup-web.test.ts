@@ -369,6 +369,32 @@ describe("jellyfin-web's Quick Connect page through the step-up prompt", { timeo
     clock.advance(31_000);
   });
 
+  it('(f2) denied on the phone: the dialog says so, and another way works', async () => {
+    clock.advance(61_000); // a new push-budget window for alice's browser session
+    const tv = await waitingTv('atv-denied');
+    const w = await openWeb(alice.name);
+    const answer = quickConnectPage(w, tv.code);
+    const dialog = await expectDialog(w.page);
+    await dialog.getByRole('button', { name: 'Approve on my phone' }).click();
+    const push = await world.push.nextMessage((m) => m.subscriberId === phone.subscriber.id && m.json?.type === 'approval');
+    await phone.page.goto(`${world.appUrl}#/approve/${push.json.approvalId}`);
+    await phone.page.getByTestId('deny').click();
+    await expect.poll(() => phone.page.getByTestId('approval-result').getAttribute('data-status'), POLL).toBe('denied');
+    await expect.poll(() => dialog.getByRole('alert').innerText(), POLL).toBe('It was denied on your phone. Try again, or use another way.');
+    expect(await dialog.getByRole('button', { name: 'Approve on my phone' }).isVisible()).toBe(true);
+    expect(await seriousViolations(w.page)).toEqual([]);
+    await screenshot(w.page, 'stepup-web-denied', { fullPage: false });
+    expect(w.sent).toHaveLength(1); // nothing repeated
+    // "…or use another way": alice's passkey, synced to this browser.
+    const authenticator = await addVirtualAuthenticator(w.context, w.page);
+    const [passkey] = await phone.authenticator.credentials();
+    await authenticator.cdp.send('WebAuthn.addCredential', { authenticatorId: authenticator.authenticatorId, credential: { ...passkey, signCount: passkey!.signCount + 200 } as never });
+    await dialog.getByRole('button', { name: 'Use a passkey' }).click();
+    expect(await answer).toMatchObject({ outcome: 'success', status: 200, data: true });
+    expectRepeatedExactly(w, 'xhr');
+    expect(await tv.authorized()).toBe(true);
+  });
+
   it('(g) a recovery code (longer than the app’s six digits) is taken as one, and used up', async () => {
     const tv = await waitingTv('atv-recovery');
     const w = await openWeb(bob.name);
