@@ -159,6 +159,8 @@ export class AdminStepUp {
       if (this.deps.config.StepUpLevel === 'None') return next();
       const hit = findAdminRoute(ctx.method, ctx.state.route);
       if (hit === undefined) return next();
+      const proof = ctx.get(STEP_UP_HEADER) || undefined;
+      delete ctx.req.headers[STEP_UP_HEADER]; // the proof is ours: Jellyfin never sees it
       const session = ctx.state.session;
       if (!session) {
         if (ctx.state.apiKey) this.audit(ctx, 'stepup.apikey', { route: hit.row.route, action: hit.row.actions[0] });
@@ -193,7 +195,7 @@ export class AdminStepUp {
         this.audit(ctx, 'stepup.used', { action, method: 'created_user', target });
       } else {
         const label = await this.describe(action, target, token);
-        const proved = await this.deps.stepUp.check(actor, action, target, ctx.get(STEP_UP_HEADER) || undefined);
+        const proved = await this.deps.stepUp.check(actor, action, target, proof);
         if (!proved.ok) {
           ctx.status = 401;
           ctx.set('cache-control', 'no-store');
@@ -201,7 +203,6 @@ export class AdminStepUp {
           return;
         }
       }
-      delete ctx.req.headers[STEP_UP_HEADER]; // the proof is ours: Jellyfin never sees it
       await next();
       if (action === 'CreateUser' && ctx.status === 200) this.rememberCreated(ctx, session.tokenHash);
     };
