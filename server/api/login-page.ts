@@ -13,6 +13,7 @@ import { PACKAGE_ROOT } from '../root.ts';
  *   GET login/             → the web login page (dist/pwa/login.html, built by Vite from pwa/login.html)
  *   GET login/assets/…, login/icons/…  → its built files (shared with the Authenticator's build)
  *   GET inject.js          → the script injected into jellyfin-web's index.html (pwa/login/inject.js, no build)
+ *   GET stepup.js          → its "Confirm it's you" dialog, loaded on first need (pwa/login/stepup.js, no build)
  *
  * The page is a document of ours that handles passwords: it may not be framed, loads only our own
  * scripts and talks only to its own origin (a Content-Security-Policy says so), and sends no Referer.
@@ -20,6 +21,7 @@ import { PACKAGE_ROOT } from '../root.ts';
 
 const DEFAULT_DIST = path.join(PACKAGE_ROOT, 'dist', 'pwa');
 const DEFAULT_INJECT = path.join(PACKAGE_ROOT, 'pwa', 'login', 'inject.js');
+const DEFAULT_STEP_UP_DIALOG = path.join(PACKAGE_ROOT, 'pwa', 'login', 'stepup.js');
 
 export const LOGIN_PAGE_CSP = [
   "default-src 'self'",
@@ -49,24 +51,24 @@ export interface LoginPageOptions {
   distDir?: string;
   /** The injected script (default pwa/login/inject.js). */
   injectFile?: string;
+  /** Its step-up dialog (default pwa/login/stepup.js). */
+  stepUpDialogFile?: string;
 }
 
-/** The script, read once; a gateway without it still starts (and says so), jellyfin-web then shows its own form. */
-function loadScript(file: string, warn: (m: string) => void): { body: Buffer; etag: string } | undefined {
+/** A script, read once; a gateway without it still starts and says what jellyfin-web does `without` it. */
+function loadScript(file: string, warn: (m: string) => void, without: string): { body: Buffer; etag: string } | undefined {
   try {
     const body = readFileSync(file);
     return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
   } catch (e) {
-    warn(`the jellyfin-web script ${file} cannot be read (${(e as Error).message}): jellyfin-web will show its own sign-in form`);
+    warn(`the jellyfin-web script ${file} cannot be read (${(e as Error).message}): ${without}`);
     return undefined;
   }
 }
 
 export function loginPageHandlers(baseUrl: string, warn: (m: string) => void, opts: LoginPageOptions = {}) {
   const dist = opts.distDir ?? DEFAULT_DIST;
-  const script = loadScript(opts.injectFile ?? DEFAULT_INJECT, warn);
-
-  const inject = (ctx: GatewayContext) => {
+  const scriptHandler = (script: ReturnType<typeof loadScript>) => (ctx: GatewayContext) => {
     if (!script) throw apiError('not_found', 'The jellyfin-web script is missing from this installation.');
     ctx.status = 200;
     ctx.type = 'text/javascript; charset=utf-8';
@@ -79,6 +81,10 @@ export function loginPageHandlers(baseUrl: string, warn: (m: string) => void, op
     }
     ctx.body = script.body;
   };
+  const inject = scriptHandler(loadScript(opts.injectFile ?? DEFAULT_INJECT, warn, 'jellyfin-web will show its own sign-in form'));
+  const stepUpDialog = scriptHandler(
+    loadScript(opts.stepUpDialogFile ?? DEFAULT_STEP_UP_DIALOG, warn, "jellyfin-web will show its own error where it should ask \"Confirm it's you\""),
+  );
 
   // `/login` also matches `/login/` (the router is not strict about a trailing slash).
   const page = (ctx: GatewayContext) => {
@@ -104,5 +110,5 @@ export function loginPageHandlers(baseUrl: string, warn: (m: string) => void, op
     throw apiError('not_found', 'No such file');
   };
 
-  return { inject, page, files };
+  return { inject, stepUpDialog, page, files };
 }

@@ -200,6 +200,7 @@ export function routeTable(h: RouteHandlers): Route[] {
 
     // ── Pages: the web login (and the script injected into jellyfin-web), the Authenticator app ──
     route(E.InjectScript, PUBLIC, h.loginPage.inject),
+    route(E.StepUpDialogScript, PUBLIC, h.loginPage.stepUpDialog), // loaded by inject.js on first need
     route(E.LoginPage, PUBLIC, h.loginPage.page),
     route(E.LoginPageFiles, PUBLIC, h.loginPage.files),
     route(E.App, PUBLIC, h.app.app),

@@ -10,7 +10,8 @@ import { relay, relayUpstreamError } from './relay.ts';
  *
  *   <script src="{BaseUrl}/JellyfinSecurity/inject.js" defer></script>
  *
- * (pwa/inject.js: it sends users to the gateway's login page instead of jellyfin-web's own form.)
+ * (pwa/login/inject.js: it sends users to the gateway's login page instead of jellyfin-web's own form, and
+ * asks "Confirm it's you" when one of jellyfin-web's requests needs a step-up.)
  *
  * Whatever encoding the client asked for, Jellyfin is asked for the page uncompressed (proxy.request
  * sends `Accept-Encoding: identity`; a compressed answer anyway is decoded here), and the page is

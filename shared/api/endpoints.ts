@@ -269,6 +269,7 @@ export const ENDPOINTS = {
   OIDCCompleteScript: endpoint('GET', '/OIDC/complete.js', { answers: 'file' }),
 
   InjectScript: endpoint('GET', '/inject.js', { answers: 'file' }),
+  StepUpDialogScript: endpoint('GET', '/stepup.js', { answers: 'file' }),
   LoginPage: endpoint('GET', '/login', { answers: 'page' }),
   LoginPageFiles: endpoint('GET', '/login/*rest', { answers: 'file' }),
   App: endpoint('GET', '/app', { answers: 'page' }),

@@ -84,6 +84,7 @@ describe('the release build', () => {
     expect(readdirSync(path.join(app, 'pwa'), { recursive: true }).map(String).filter((f) => f.endsWith('.ts') || f.endsWith('.svelte'))).toEqual([]);
     expect(existsSync(path.join(app, 'pwa', 'pair', 'pair.js'))).toBe(true);
     expect(existsSync(path.join(app, 'pwa', 'login', 'inject.js'))).toBe(true);
+    expect(existsSync(path.join(app, 'pwa', 'login', 'stepup.js'))).toBe(true);
     expect(existsSync(path.join(app, 'pwa', 'sso', 'complete.js'))).toBe(true);
   }, 16 * 60_000);
 

@@ -75,6 +75,7 @@ describe('the route table', () => {
         'GET /OIDC/complete.js',
         // pages
         'GET /inject.js',
+        'GET /stepup.js',
         'GET /login',
         'GET /login/*rest',
         'GET /app',
