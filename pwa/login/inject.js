@@ -200,15 +200,20 @@
   // cannot answer that, so this script does: a dialog (pwa/login/stepup.js, loaded on first need) gets a
   // grant for this session from {BaseUrl}/JellyfinSecurity/StepUp, the request is repeated exactly with
   // the grant in X-Jellyguard-StepUp, and jellyfin-web gets that answer as if it were the first. Cancel
-  // hands over the original 401. Only non-GET/HEAD requests to this origin are watched (a GET never
-  // needs a grant), so normal browsing runs on the browser's own fetch and XHR untouched.
+  // hands over the original 401. Only non-GET/HEAD requests to this origin are watched, and the one GET
+  // that can ask (the list of API keys), so normal browsing runs on the browser's own fetch and XHR untouched.
 
   var STEP_UP_HEADER = 'X-Jellyguard-StepUp';
   var API = GATEWAY + '/JellyfinSecurity/';
 
+  /** The one read the gateway asks a proof for: Jellyfin's list of API keys (each key acts as an administrator). */
+  var GUARDED_READ = /\/auth\/keys\/?$/i;
+
   function needsWatching(method, url) {
     var m = String(method || 'GET').toUpperCase();
-    return m !== 'GET' && m !== 'HEAD' && sameOriginPath(url) !== null;
+    var path = sameOriginPath(url);
+    if (path === null || m === 'HEAD') return false;
+    return m !== 'GET' || GUARDED_READ.test(path);
   }
 
   /** The step-up 401's body, or null if this is any other answer. */
@@ -587,7 +592,7 @@
       }
       this.__jellyguardUrl = url;
       this.__jellyguardStepUp = false;
-      // Only an asynchronous non-GET request to this origin can need a grant; for it, remember how to repeat it.
+      // Only an asynchronous request this script watches (needsWatching) can need a grant; remember how to repeat it.
       var watch = !this.__jellyguard && async !== false && needsWatching(method, url);
       this.__jgHeaders = watch ? [] : null;
       this.__jgMethod = method;

@@ -20,8 +20,9 @@ import type { Config } from '../config/index.ts';
  * Jellyfin's routes were read from jellyfin/jellyfin at v10.10.7 and v10.11.11 (the controllers'
  * `RequiresElevation` / `FirstTimeSetupOrElevated` policies and the methods that change state). Patterns
  * are on the normalized path (server/jellyfin/paths.ts: lower-case, no BaseUrl or /emby, `{x}` = one
- * segment, GUIDs in N form), and every row names its method: GETs never match, so reading stays on the
- * short path and nothing is buffered for it. A GET is never a step-up action here — GET /System/Info in
+ * segment, GUIDs in N form), and every row names its method, so reading stays on the short path and
+ * nothing is buffered for it. One read is asked for: GET /Auth/Keys, which hands out every API key (and a
+ * key acts as an administrator that cannot be asked to confirm). No other GET — GET /System/Info in
  * particular: a failed one signs jellyfin-web out.
  */
 
@@ -69,7 +70,9 @@ export const ADMIN_ACTION_RULES: Record<AdminAction, ActionRule> = {
   ChangeUserPassword: { level: AA, subject: 'user' },
   ResetUserPassword: { level: AA, subject: 'user' },
   EditUserProfile: { level: ACC, subject: 'user' },
-  // API keys
+  // API keys. Reading them is asked for too: Jellyfin lists every key in clear text, and a key passes the
+  // gate as an administrator would (automation cannot confirm) — a stolen session must not pick one up.
+  ViewApiKeys: { level: AA },
   CreateApiKey: { level: AA, singleUse: true },
   RevokeApiKey: { level: AA, subject: 'apiKey' },
   // plugins
@@ -157,7 +160,7 @@ export interface AdminRequest {
 export type Resolved = { action: JellyfinAdminAction; target: string | null } | null;
 
 export interface AdminRoute {
-  method: 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE';
   /** On the normalized path. */
   pattern: string;
   /** Jellyfin's own template, for the README table. */
@@ -292,6 +295,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   { method: 'DELETE', pattern: '/users/{id}/images/{type}/{index}', route: 'DELETE /Users/{userId}/Images/{imageType}/{index}', versions: 'both', target: 'path userId (another user only)', actions: ['EditUserProfile'], resolve: profile(true) },
 
   // ── API keys (ApiKeyController, [Route("Auth")]) ──
+  { method: 'GET', pattern: '/auth/keys', route: 'GET /Auth/Keys', versions: 'both', target: '—', actions: ['ViewApiKeys'], resolve: fixed('ViewApiKeys') },
   { method: 'POST', pattern: '/auth/keys', route: 'POST /Auth/Keys?app=', versions: 'both', target: 'query app', actions: ['CreateApiKey'], resolve: fixed('CreateApiKey', q('app')) },
   { method: 'DELETE', pattern: '/auth/keys/{key}', route: 'DELETE /Auth/Keys/{key}', versions: 'both', target: 'path key (shown as a fingerprint, never the key)', actions: ['RevokeApiKey'], resolve: fixed('RevokeApiKey', p('key')) },
 

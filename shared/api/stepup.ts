@@ -102,6 +102,7 @@ export const JELLYFIN_ADMIN_ACTIONS = [
   'ResetUserPassword',
   'EditUserProfile',
   // API keys
+  'ViewApiKeys',
   'CreateApiKey',
   'RevokeApiKey',
   // plugins
@@ -178,6 +179,7 @@ export const STEP_UP_ACTION_LABELS: Record<StepUpAction, string> = {
   ChangeUserPassword: 'Change {user}’s password',
   ResetUserPassword: 'Reset {user}’s password',
   EditUserProfile: 'Change {user}’s profile',
+  ViewApiKeys: 'See the API keys (each one works like an administrator’s password)',
   CreateApiKey: 'Create an API key “{target}”',
   RevokeApiKey: 'Revoke the API key {apiKey}',
   InstallPlugin: 'Install plugin {target}',

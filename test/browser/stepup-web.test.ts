@@ -653,5 +653,24 @@ describe('jellyfin-web’s dashboard through the prompt (administrator actions)'
     await dialog.getByRole('button', { name: 'Confirm with my password' }).click();
     expect(await created).toEqual({ status: 204 });
     expect(world.emu.reached('POST Auth/Keys')).toBe(before + 1);
+
+    // src/apps/dashboard/features/keys/api/useApiKeys.ts: getApiKeyApi(api).getKeys() → axios GET. The list
+    // hands out every key in clear text, so it is the one read that asks (once per window).
+    const listed = settled(
+      w.page.evaluate(
+        async ({ auth }) => {
+          const axios = (window as unknown as { axios: { request: (c: unknown) => Promise<{ status: number; data: { Items: { AppName: string }[] } }> } }).axios;
+          const r = await axios.request({ method: 'GET', headers: { Authorization: auth }, url: `${location.origin}/Auth/Keys` });
+          return { status: r.status, apps: r.data.Items.map((k) => k.AppName) };
+        },
+        { auth: webAuth(admin.name) },
+      ),
+    );
+    dialog = await expectDialog(w.page, 'See the API keys (each one works like an administrator’s password)');
+    await dialog.getByLabel('Your Jellyfin password').fill(admin.password);
+    await dialog.getByRole('button', { name: 'Confirm with my password' }).click();
+    const list = await listed;
+    expect(list.status).toBe(200);
+    expect(list.apps).toContain('Sonarr');
   });
 });

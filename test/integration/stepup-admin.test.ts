@@ -254,7 +254,7 @@ describe('administrator actions with a proof', () => {
 
 describe('who is asked', () => {
   it('never a read: GET /System/Info, GET /Users/{id}, GET /System/Configuration pass untouched', async () => {
-    for (const path of ['/System/Info', `/Users/${id('root')}`, '/System/Configuration', '/System/Configuration/network', '/Auth/Keys']) {
+    for (const path of ['/System/Info', `/Users/${id('root')}`, '/System/Configuration', '/System/Configuration/network']) {
       const r = await asRoot('GET', path);
       expect(r.status, path).toBe(200);
     }
@@ -369,5 +369,33 @@ describe('a native admin tool', () => {
     const done = await asRoot('POST', '/System/Shutdown', { stepUp: await totpCodeAt(secret, clock.now()) });
     expect(done.status, done.text).toBe(204);
     expect(jf.admin.shutdowns).toBe(shutdowns + 1);
+  });
+});
+
+describe('the list of API keys', () => {
+  it('is asked for in every spelling (a key acts as an administrator that cannot confirm), never handing a key to a session without a proof', async () => {
+    const radarr = jf.createApiKey('Radarr');
+    jf.addUser('erin', 'erin-pw', true); // an administrator with no second factor: proves with the password
+    const erin = await login(gw, BASE, 'erin', 'erin-pw', 'erin-web');
+    const asErin = (stepUp?: string) => send(gw.url, 'GET', `${BASE}/Auth/Keys`, { token: erin, deviceId: 'erin-web', stepUp });
+    for (const path of variantsOf(BASE, '/Auth/Keys')) {
+      const r = await send(gw.url, 'GET', path, { token: erin, deviceId: 'erin-web' });
+      // Spellings Jellyfin does not route are refused there; none may show a key.
+      expect(r.text, path).not.toContain(radarr);
+      if (r.status === 401) expect(r.json, path).toMatchObject({ error: 'step_up_required', action: 'ViewApiKeys', target: null });
+    }
+    const plain = await asErin();
+    expect(plain.status, plain.text).toBe(401);
+    expect(plain.json.label).toBe('See the API keys (each one works like an administrator’s password)');
+    const g = await passwordGrant(gw, BASE, erin, 'erin-web', 'erin-pw', 'ViewApiKeys', null);
+    const shown = await asErin(g);
+    expect(shown.status, shown.text).toBe(200);
+    expect(shown.text).toContain(radarr);
+    // Within the window the page may be read again with the same proof (the dashboard reloads it).
+    expect((await asErin(g)).status).toBe(200);
+    // An API key itself (the gateway's own refresh, a script) reads it as before.
+    const byKey = await send(gw.url, 'GET', `${BASE}/Auth/Keys`, { token: radarr });
+    expect(byKey.status, byKey.text).toBe(200);
+    expect(byKey.text).toContain(radarr);
   });
 });

@@ -37,8 +37,11 @@ describe('the administrator action table', () => {
     for (const a of JELLYFIN_ADMIN_ACTIONS) expect(routed.has(a), a).toBe(true);
   });
 
-  it('has no read: GET and HEAD match nothing, so reads stay on the short path', () => {
-    for (const r of ADMIN_ROUTES) expect(['POST', 'DELETE']).toContain(r.method);
+  it('has one read — the list of API keys — and otherwise leaves GET and HEAD on the short path', () => {
+    expect(ADMIN_ROUTES.filter((r) => r.method === 'GET').map((r) => r.route)).toEqual(['GET /Auth/Keys']);
+    for (const r of ADMIN_ROUTES) expect(['GET', 'POST', 'DELETE']).toContain(r.method);
+    expect(findAdminRoute('GET', '/auth/keys')?.row.actions).toEqual(['ViewApiKeys']);
+    expect(findAdminRoute('HEAD', '/auth/keys')).toBeUndefined();
     expect(findAdminRoute('GET', '/system/info')).toBeUndefined();
     expect(findAdminRoute('GET', `/users/${'a'.repeat(32)}`)).toBeUndefined();
     expect(findAdminRoute('GET', '/system/configuration')).toBeUndefined();
