@@ -22,8 +22,13 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
+/** Every directory tempDir made in this test file (test/helpers/cleanup.ts deletes them after the file). */
+export const tempDirs: string[] = [];
+
 export function tempDir(prefix = 'jellyguard-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** Start a real gateway on 127.0.0.1 with a real SQLite file in a temp directory. */
