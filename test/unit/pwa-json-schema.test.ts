@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { canonical, check, pathMatches, sentence, unwrapNullable, type JsonSchema } from '../../pwa/app/lib/json-schema.ts';
+import { configSchema } from '../../server/config/schema.ts';
+
+/**
+ * The settings console's checker (pwa/app/lib/json-schema.ts), run against the JSON Schema the gateway
+ * makes from its own config schema, so what the console refuses before sending is what the server would.
+ */
+const ALL = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as { properties: Record<string, JsonSchema> };
+const key = (k: string) => ALL.properties[k]!;
+const messages = (s: JsonSchema, v: unknown, opts = {}) => check(s, v, opts).map((p) => `${p.path}: ${p.message}`);
+
+describe('check', () => {
+  it('accepts every default of the real config schema', () => {
+    for (const [k, s] of Object.entries(ALL.properties)) if (s.default !== undefined) expect(check(s, s.default), k).toEqual([]);
+  });
+
+  it('integers: type, minimum and maximum in words', () => {
+    expect(messages(key('MaxFailedAttempts'), 5)).toEqual([]);
+    expect(messages(key('MaxFailedAttempts'), 0)).toEqual([': must be at least 1']);
+    expect(messages(key('MaxFailedAttempts'), 1001)).toEqual([': must be at most 1000']);
+    expect(messages(key('MaxFailedAttempts'), 2.5)).toEqual([': must be a whole number']);
+    expect(messages(key('MaxFailedAttempts'), 'lots')).toEqual([': must be a whole number']);
+    expect(messages(key('MaxFailedAttempts'), null)).toEqual([': is required']);
+  });
+
+  it('numbers: exclusive minimum', () => {
+    expect(messages(key('ImpossibleTravelThreshold'), 0)).toEqual([': must be more than 0']);
+    expect(messages(key('ImpossibleTravelThreshold'), 0.5)).toEqual([]);
+  });
+
+  it('enums, booleans, patterns, lengths and formats', () => {
+    expect(messages(key('EnforcementScope'), 'Everyone')).toEqual([': must be one of: Optional, Admins, All']);
+    expect(messages(key('TOTPEnabled'), 'yes')).toEqual([': must be on or off']);
+    expect(messages(key('BaseUrl'), '/jellyfin')).toEqual([]);
+    expect(messages(key('BaseUrl'), 'jellyfin/')).toEqual([': is not in the expected form']);
+    expect(messages(key('MetricsToken'), 'short')).toEqual([': must be at least 16 characters']);
+    expect(messages(key('Host'), '')).toEqual([': must not be empty']);
+    expect(messages(key('JellyfinUrl'), 'not a url')).toEqual([': must be a full address like https://example.org']);
+    expect(messages(key('AdoptExistingSessionsUntil'), '2026-12-31T23:00:00Z')).toEqual([]);
+    expect(messages(key('AdoptExistingSessionsUntil'), 'tomorrow')).toHaveLength(2); // pattern and format
+  });
+
+  it('arrays of strings check each item by its position', () => {
+    expect(messages(key('LANBypassCIDRs'), ['10.0.0.0/8', ''])).toEqual(['1: must not be empty']);
+    expect(messages({ type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 2, uniqueItems: true }, ['a', 'a', 'b'])).toEqual([
+      ': has room for at most 2 entries',
+      ': has the same entry twice',
+    ]);
+  });
+
+  it('objects: required fields, their own checks, unknown fields', () => {
+    const smtp = key('SMTP');
+    expect(messages(smtp, { Host: 'mail.example.org', From: 'Jellyfin <j@example.org>' })).toEqual([]);
+    expect(messages(smtp, { Host: '', Port: 70000 })).toEqual(['From: is required', 'Host: must not be empty', 'Port: must be at most 65535']);
+    expect(messages(smtp, { Host: 'h', From: 'abc', Colour: 'red' })).toEqual([': Colour is not a known field']);
+  });
+
+  it('a null secret inside a value is "keep the current one", where the caller allows it', () => {
+    const oidc = key('OIDCProviders');
+    const provider = { Name: 'Pocket ID', Id: 'pocket', ClientID: 'jellyfin', ClientSecret: null, Authority: 'https://id.example.org' };
+    expect(messages(oidc, [provider])).toEqual(['0.ClientSecret: is required']);
+    expect(messages(oidc, [provider], { secretPaths: ['*.ClientSecret'] })).toEqual([]);
+    // A provider that is new (no current secret to keep) must have one typed.
+    const opts = { secretPaths: ['*.ClientSecret'], allowNullSecret: (p: string) => p.startsWith('0.') };
+    expect(messages(oidc, [provider, { ...provider, Id: 'other' }], opts)).toEqual(['1.ClientSecret: is required']);
+    const { ClientSecret: _, ...missing } = provider;
+    expect(messages(oidc, [missing], { secretPaths: ['*.ClientSecret'] })).toEqual([]);
+    expect(messages(oidc, [{ ...provider, ClientSecret: 's', Id: 'bad id!' }])).toEqual(['0.Id: is not in the expected form']);
+  });
+
+  it('"X or null" picks the problems of the alternative with the value\'s type', () => {
+    const s: JsonSchema = { anyOf: [{ type: 'integer', minimum: 3 }, { type: 'null' }] };
+    expect(messages(s, null)).toEqual([]);
+    expect(messages(s, 2)).toEqual([': must be at least 3']);
+    expect(unwrapNullable(s)).toMatchObject({ type: 'integer', minimum: 3 });
+  });
+});
+
+describe('helpers', () => {
+  it('pathMatches, canonical, sentence', () => {
+    expect(pathMatches('*.ClientSecret', '3.ClientSecret')).toBe(true);
+    expect(pathMatches('*.ClientSecret', '3.ClientID')).toBe(false);
+    expect(pathMatches('Password', 'Password')).toBe(true);
+    expect(canonical({ b: 1, a: [{ d: 2, c: 3 }] })).toBe(canonical({ a: [{ c: 3, d: 2 }], b: 1 }));
+    expect(sentence('must be at least 1')).toBe('Must be at least 1.');
+  });
+});
