@@ -208,3 +208,69 @@ export function sentence(message: string): string {
   const m = message.trim();
   return m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? '' : '.');
 }
+
+/** Which control edits a value of this schema. */
+export type Kind = 'boolean' | 'enum' | 'integer' | 'number' | 'string' | 'strings' | 'object' | 'objects' | 'json';
+
+export function kindOf(schema: JsonSchema): Kind {
+  const s = unwrapNullable(schema);
+  if (s.enum) return 'enum';
+  const t = [s.type ?? []].flat().find((x) => x !== 'null');
+  switch (t) {
+    case 'boolean':
+    case 'integer':
+    case 'number':
+    case 'string':
+      return t;
+    case 'array': {
+      const items = s.items ? unwrapNullable(s.items) : undefined;
+      if (items?.type === 'string' || (items?.enum && items.enum.every((e) => typeof e === 'string'))) return 'strings';
+      if (items?.type === 'object' && items.properties) return 'objects';
+      return 'json';
+    }
+    case 'object':
+      return s.properties ? 'object' : 'json';
+    default:
+      return 'json';
+  }
+}
+
+/** A new, empty value of a schema (a new list item's sub-form): its required fields, each empty. */
+export function emptyValue(schema: JsonSchema): unknown {
+  const s = unwrapNullable(schema);
+  if (s.default !== undefined) return structuredClone(s.default);
+  switch (kindOf(s)) {
+    case 'boolean':
+      return false;
+    case 'string':
+      return '';
+    case 'enum':
+      return s.enum![0];
+    case 'strings':
+    case 'objects':
+      return [];
+    case 'object':
+      return Object.fromEntries((s.required ?? []).map((k) => [k, emptyValue(s.properties![k] ?? {})]));
+    default:
+      return null;
+  }
+}
+
+/**
+ * The number typed in a text field: a number when it reads as one, undefined when empty, else the text
+ * itself (so the checker says "must be a number" instead of the field silently keeping its old value).
+ */
+export function numberFromText(text: string): number | string | undefined {
+  const t = text.trim().replace(/^\+/, '');
+  if (t === '') return undefined;
+  const n = Number(t);
+  return /^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t) && Number.isFinite(n) ? n : text;
+}
+
+/** A list typed one entry per line: trimmed, empty lines dropped. */
+export function linesOf(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+}

@@ -16,6 +16,8 @@ const RequiredSchema = z.object({
   error: z.literal('step_up_required'),
   message: z.string(),
   action: z.string(),
+  /** What a person reads, target included ("Make bob an administrator"); older gateways did not send it. */
+  label: z.string().optional(),
   target: z.string().nullable(),
   methods: z.array(z.string()),
 });
@@ -28,9 +30,12 @@ export type Proof =
   | { method: 'recovery'; code: string }
   | { method: 'password'; password: string };
 
-/** What the dialog says the action is ("Add a passkey to your account"). */
-export function actionLabel(action: string): string {
-  return STEP_UP_ACTION_LABELS[action as StepUpAction] ?? 'This change';
+/**
+ * What the dialog says the action is: the gateway's own words for this action and target ("Change
+ * Jellyguard settings", "Make bob an administrator"), else this app's name for the action.
+ */
+export function actionLabel(needed: { action: string; label?: string }): string {
+  return needed.label?.trim() || STEP_UP_ACTION_LABELS[needed.action as StepUpAction] || 'This change';
 }
 
 class StepUpPrompt {
