@@ -46,8 +46,16 @@ export const ConfigKeySchema = z.object({
   /** The effective value; for a secret always null (see `isSet`). Unset optional keys: null. */
   value: z.unknown(),
   source: ConfigSourceSchema,
-  /** A secret (API key, client secret, SMTP password, metrics token): write-only, never shown. */
+  /** A secret (API key, metrics token): write-only, never shown. The value is null; `isSet` says whether
+   *  there is one. In a POST, null removes it (back to the default); not naming the key keeps it. */
   secret: z.boolean(),
+  /**
+   * Secret fields INSIDE the value, as dot paths relative to the value, `*` for every array item
+   * (SMTP → ["Password"], OIDCProviders → ["*.ClientSecret"]; [] for most keys). In the view those fields
+   * are null. In a POST a null (or missing) nested secret keeps the current value, so the console can send
+   * back what it was shown; an array item keeps the secret of the item at the same position.
+   */
+  secretPaths: z.array(z.string()),
   /** Whether a secret (or an optional key) has a value at all. */
   isSet: z.boolean(),
   /** Set by an environment variable (or `${NAME}` in the file): not editable here. */
