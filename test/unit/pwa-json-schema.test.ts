@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { canonical, check, pathMatches, sentence, unwrapNullable, type JsonSchema } from '../../pwa/app/lib/json-schema.ts';
+import { canonical, check, emptyValue, kindOf, linesOf, numberFromText, pathMatches, sentence, unwrapNullable, type JsonSchema } from '../../pwa/app/lib/json-schema.ts';
 import { configSchema } from '../../server/config/schema.ts';
 
 /**
@@ -86,4 +86,36 @@ describe('helpers', () => {
     expect(canonical({ b: 1, a: [{ d: 2, c: 3 }] })).toBe(canonical({ a: [{ c: 3, d: 2 }], b: 1 }));
     expect(sentence('must be at least 1')).toBe('Must be at least 1.');
   });
+
+  it('kindOf picks the control for every key of the real config schema', () => {
+    const kinds = Object.fromEntries(Object.entries(ALL.properties).map(([k, s]) => [k, kindOf(s)]));
+    expect(kinds).toMatchObject({
+      TOTPEnabled: 'boolean',
+      EnforcementScope: 'enum',
+      MaxFailedAttempts: 'integer',
+      ImpossibleTravelThreshold: 'number',
+      JellyfinApiKey: 'string',
+      LANBypassCIDRs: 'strings',
+      AuditLogExcludedEvents: 'strings',
+      SMTP: 'object',
+      OIDCProviders: 'objects',
+    });
+    expect(Object.values(kinds)).not.toContain('json');
+  });
+
+  it('emptyValue makes a new sub-form with its required fields', () => {
+    const provider = emptyValue(key('OIDCProviders').items!);
+    expect(provider).toEqual({ Name: '', Id: '', ClientID: '', ClientSecret: '', Authority: '' });
+    expect(emptyValue(key('SMTP'))).toEqual({ Host: '', From: '' });
+  });
+
+  it('numberFromText and linesOf read what was typed', () => {
+    expect(numberFromText(' 42 ')).toBe(42);
+    expect(numberFromText('-1.5')).toBe(-1.5);
+    expect(numberFromText('')).toBeUndefined();
+    expect(numberFromText('12abc')).toBe('12abc');
+    expect(numberFromText('1,5')).toBe('1,5');
+    expect(linesOf('10.0.0.0/8\r\n\n  192.168.0.0/16  \n')).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
+  });
 });
+
