@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
-import type { Config } from './config/index.ts';
+import type { Config, ConfigOrigin } from './config/index.ts';
+import { Settings } from './config/settings.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { GatewayMiddleware, GatewayState } from './context.ts';
 import { consoleLogger, type Logger } from './log.ts';
@@ -56,6 +57,9 @@ export interface GatewayOptions {
   /** Given by tests; otherwise read or created in the data directory. */
   keys?: Keys;
   store?: Store;
+  /** Where the configuration came from (loadConfig), for GET/POST Configuration. Without it (a gateway
+   *  built in code) the first change writes $dataDir/config.yaml. */
+  configOrigin?: ConfigOrigin;
 }
 
 export interface Gateway {
@@ -169,6 +173,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     factors: secondFactor.factors, challenges: secondFactor.challenges, secondFactor: secondFactorPolicy,
     factorFailures: guard,
     stepUp, factorChanges, pairing, approvals,
+    settings: new Settings({ config, origin: opts.configOrigin, dataDir, audit }),
     health: new Health({ dataDir, sqlite: store.sqlite, proxy, jellyfin, baseUrl: config.BaseUrl, apiKey: config.JellyfinApiKey, clock }),
     // prom-client is loaded only when metrics are on (it costs start-up time otherwise).
     metrics: config.MetricsEnabled

@@ -13,6 +13,8 @@ export class HttpError extends Error {
     message: string,
     readonly headers: Record<string, string> = {},
     expose = status < 500,
+    /** More for the client, sent as the body's `detail` (which setting was refused, say). */
+    readonly detail?: Record<string, unknown>,
   ) {
     super(message);
     this.expose = expose;
@@ -25,13 +27,16 @@ export interface ApiErrorOptions<C extends ApiErrorCode> {
   /** One of the other statuses the catalogue lists for this code. */
   status?: StatusOf<C>;
   headers?: Record<string, string>;
+  /** Sent as the body's `detail`: what a client needs to point at the problem (never a secret). */
+  detail?: Record<string, unknown>;
 }
 
 /** An error of the catalogue: its status and, unless a more precise one is given, its message. */
 export function apiError<C extends ApiErrorCode>(code: C, opts: ApiErrorOptions<C> | string = {}): HttpError {
   const o: ApiErrorOptions<C> = typeof opts === 'string' ? { message: opts } : opts;
   const entry = API_ERRORS[code];
-  return new HttpError((o.status ?? entry.status) as number, code, o.message ?? entry.message, o.headers);
+  const status = (o.status ?? entry.status) as number;
+  return new HttpError(status, code, o.message ?? entry.message, o.headers, status < 500, o.detail);
 }
 
 /** The body of an error answered without throwing (a 401 that carries attemptsLeft, say). */

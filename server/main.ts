@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const { config, dataDir, file } = loaded;
+  const { config, dataDir, file, origin } = loaded;
   try {
     checkDataDir(dataDir);
   } catch (e) {
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const gateway = await createGateway({ config, dataDir, log });
+  const gateway = await createGateway({ config, dataDir, log, configOrigin: origin });
   const { url } = await gateway.listen();
   log.info(`Jellyguard listening on ${url} in front of ${config.JellyfinUrl}${config.BaseUrl}`);
   log.info(`data directory ${dataDir}${file ? `, configuration ${file}` : ', no configuration file (defaults)'}`);

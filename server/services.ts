@@ -22,6 +22,7 @@ import type { SessionMinter } from './login/mint.ts';
 import type { SingleSignOn } from './sso/index.ts';
 import type { Health } from './health/index.ts';
 import type { Metrics } from './metrics/index.ts';
+import type { Settings } from './config/settings.ts';
 
 /**
  * The parts of the gateway, built once in server/app.ts. server/api/index.ts gives each group of routes
@@ -67,6 +68,8 @@ export interface Services {
   sso: SingleSignOn;
   /** Push approval: approvals, enrolled phones, Web Push, login by phone (server/approvals, server/push). */
   approvals: Approvals;
+  /** The gateway's own settings, read and changed by an administrator (server/config/settings.ts). */
+  settings: Settings;
   /** Liveness and readiness checks (server/health). */
   health: Health;
   /** Prometheus metrics, when MetricsEnabled (server/metrics). */

@@ -14,6 +14,7 @@ export const AUDIT_EVENTS = [
   'password.changed', // a Jellyfin password was changed through the gateway; the user's other sessions were signed out
   'password.change.failure', // a password change with a wrong current password (a guess, counted by the guard)
   'gate.refused', // a request carried a token the gate does not know
+  'config.changed', // an admin changed the gateway's settings (detail.keys, applied, restartRequired; never a value of a secret)
   // second factors and the login challenge (server/factors, server/login/challenge.ts)
   'login.challenge.issued', // a correct password whose token is held until a second factor
   'login.challenge.passed', // a second factor released a held token (detail.method)
@@ -126,6 +127,7 @@ export const AUDIT_SENTENCES: Record<AuditEventType, string> = {
   'password.changed': 'The password was changed; other sessions were signed out',
   'password.change.failure': 'A password change gave a wrong current password',
   'gate.refused': 'A request with an unknown token was refused',
+  'config.changed': 'An administrator changed the gateway’s settings',
   'login.challenge.issued': 'Password right; a second step was asked',
   'login.challenge.passed': 'Signed in with a second step',
   'login.challenge.failure': 'A wrong code or passkey in the second step',

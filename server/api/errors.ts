@@ -20,7 +20,7 @@ export function errorHandler(log: Logger): GatewayMiddleware {
       if (err instanceof HttpError) {
         ctx.status = err.status;
         for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
-        ctx.body = { error: err.code, message: err.expose ? err.message : 'Internal error' };
+        ctx.body = { error: err.code, message: err.expose ? err.message : 'Internal error', ...(err.expose && err.detail ? { detail: err.detail } : {}) };
         if (err.status >= 500) log.warn(`${ctx.method} ${ctx.path}: ${err.code}: ${err.message}`);
         return;
       }

@@ -11,6 +11,7 @@ import { allowedIpHandlers } from './allowed-ips.ts';
 import { approvalHandlers } from './approvals.ts';
 import { auditHandlers } from './audit.ts';
 import { banHandlers } from './bans.ts';
+import { configurationHandlers } from './configuration.ts';
 import { deviceHandlers } from './devices.ts';
 import { changeRecorder } from './factor-change.ts';
 import { loginChallengeHandlers } from './login-challenge.ts';
@@ -54,6 +55,7 @@ export function gatewayRouter(services: Services) {
     adminUsers: adminUserHandlers({ config, proxy: s.proxy, jellyfin: s.jellyfin, users, factors, notifiers: s.guard }),
     bans: banHandlers({ guard: s.guard }),
     allowedIps: allowedIpHandlers({ guard: s.guard, users, jellyfin: s.jellyfin, audit: s.audit }),
+    configuration: configurationHandlers({ settings: s.settings, users }),
     audit: auditHandlers({ audit: s.audit, clock: s.clock, passwordCheck: (userId) => lastPasswordCheck(s.store.db, userId) }),
     pairing: pairingHandlers({ config, pairing: s.pairing, guard: s.guard, users, jellyfin: s.jellyfin }),
     stepUp: stepUpHandlers({ config, clock: s.clock, stepUp }),

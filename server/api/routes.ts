@@ -7,6 +7,7 @@ import type { adminUserHandlers } from './admin-users.ts';
 import type { allowedIpHandlers } from './allowed-ips.ts';
 import type { approvalHandlers } from './approvals.ts';
 import type { auditHandlers } from './audit.ts';
+import type { configurationHandlers } from './configuration.ts';
 import { banIdParam, type banHandlers } from './bans.ts';
 import { sessionIdParam, type deviceHandlers } from './devices.ts';
 import type { loginChallengeHandlers } from './login-challenge.ts';
@@ -47,6 +48,7 @@ export interface RouteHandlers {
   bans: ReturnType<typeof banHandlers>;
   allowedIps: ReturnType<typeof allowedIpHandlers>;
   audit: ReturnType<typeof auditHandlers>;
+  configuration: ReturnType<typeof configurationHandlers>;
   pairing: ReturnType<typeof pairingHandlers>;
   stepUp: ReturnType<typeof stepUpHandlers>;
   approvals: ReturnType<typeof approvalHandlers>;
@@ -134,6 +136,10 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.AuditLogVerify, ADMIN, h.audit.verify),
     route(E.MeAuditLog, SESSION, h.audit.mine),
     route(E.MePasswordCheck, SESSION, h.audit.passwordCheck),
+
+    // ── The gateway's own settings ──
+    route(E.Configuration, ADMIN, h.configuration.get),
+    route(E.ConfigurationUpdate, [ADMIN, stepUp('ChangeGatewaySettings')], h.configuration.update),
 
     // ── TV pairing: the big-screen page, PairDevice (devices without Quick Connect), the phone's approval of a code ──
     route(E.PairPage, [PUBLIC, pairing], h.pairing.page),

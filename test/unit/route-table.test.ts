@@ -99,6 +99,8 @@ describe('the route table', () => {
         'GET /AuditLog',
         'GET /AuditLog/Export',
         'GET /AuditLog/Verify',
+        'GET /Configuration',
+        'POST /Configuration',
         'GET /PendingPairs',
         'POST /ApprovePair',
         'POST /DenyPair',
@@ -118,6 +120,7 @@ describe('the route table', () => {
       'DELETE /Me/Email': ['session', 'stepUp(RemoveEmail)'],
       'POST /Me/Phones/Options': ['session', 'stepUp(AddPhone)'],
       'DELETE /Me/Phones/:phoneId': ['session', 'stepUp(RemovePhone)'],
+      'POST /Configuration': ['admin', 'stepUp(ChangeGatewaySettings)'],
     });
   });
 
