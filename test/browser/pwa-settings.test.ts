@@ -218,6 +218,54 @@ describe('the settings console', () => {
     expect(yaml).toContain(COMMENT);
   });
 
+  it('what only the gateway can tell (a rule between two keys) is shown next to the key it names, before any confirmation', async () => {
+    // HoldSeconds must stay shorter than ApprovalSeconds (120): each value alone is in range.
+    // The gateway checks the change before asking anyone to confirm it: no dialog for a refused change.
+    await p().getByLabel('HoldSeconds').fill('120');
+    await p().getByRole('button', { name: 'Save' }).click();
+    await p().getByText('The gateway refused a setting: nothing was changed.').waitFor();
+    expect(await p().getByTestId('step-up').count()).toBe(0);
+    const error = card('HoldSeconds').getByTestId('field-error');
+    expect(await error.innerText()).toContain('ApprovalSeconds');
+    expect((await p().getByLabel('HoldSeconds').getAttribute('aria-describedby'))?.split(' ')).toContain(await error.getAttribute('id'));
+    expect(readFileSync(world.configFile, 'utf8')).not.toContain('HoldSeconds');
+    await shot(p(), 'phone-refused');
+    await card('HoldSeconds').getByRole('button', { name: 'Undo the change of HoldSeconds' }).click();
+  });
+
+  it('SMTP as a sub-form: its password is written, never shown again, and kept when left empty', async () => {
+    const smtp = card('SMTP');
+    await smtp.getByRole('button', { name: 'Set up SMTP' }).click();
+    await smtp.getByLabel('Host').fill('mail.example.org');
+    await smtp.getByLabel('From').fill('Jellyfin <jellyfin@example.org>');
+    await smtp.getByLabel('Port').fill('465');
+    await smtp.getByRole('switch', { name: 'Secure' }).check();
+    await smtp.getByLabel('Password').fill('smtp-secret-1');
+    await p().getByRole('button', { name: 'Save' }).click();
+    let dialog = p().getByTestId('step-up');
+    await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    await p().getByTestId('saved').waitFor();
+    let yaml = readFileSync(world.configFile, 'utf8');
+    expect(yaml).toMatch(/^SMTP:\n(  .*\n)*  Password: smtp-secret-1$/m);
+    expect(yaml).toContain(COMMENT);
+    // Shown again: everything but the password.
+    expect(await smtp.getByLabel('Host').inputValue()).toBe('mail.example.org');
+    expect(await smtp.getByLabel('Password').inputValue()).toBe('');
+    expect(await smtp.getByLabel('Password').getAttribute('placeholder')).toBe('Unchanged — type to replace');
+    expect(await p().content()).not.toContain('smtp-secret-1');
+
+    await smtp.getByLabel('Host').fill('smtp.example.org');
+    await p().getByRole('button', { name: 'Save' }).click();
+    dialog = p().getByTestId('step-up');
+    await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    await p().getByTestId('saved').waitFor();
+    yaml = readFileSync(world.configFile, 'utf8');
+    expect(yaml).toContain('Host: smtp.example.org');
+    expect(yaml).toContain('Password: smtp-secret-1');
+  });
+
   it('Cancel in the dialog sends nothing and says so', async () => {
     await p().getByLabel('PushWindowSeconds').fill('120');
     await p().getByRole('button', { name: 'Save' }).click();

@@ -170,9 +170,16 @@ export class SettingsPage {
         this.saveError = 'Not saved: the change was not confirmed.';
         return null;
       }
-      const detail = err instanceof ApiError ? (err.body.detail as { key?: unknown } | undefined) : undefined;
+      // The gateway names the key it refused (detail.key), and may list every problem (detail.problems).
+      const detail = err instanceof ApiError ? (err.body.detail as { key?: unknown; problems?: unknown } | undefined) : undefined;
       const key = typeof detail?.key === 'string' ? detail.key : null;
       if (key && this.keyOf(key)) {
+        const listed = Array.isArray(detail?.problems) ? (detail.problems as Array<{ key?: unknown; path?: unknown; message?: unknown }>) : [];
+        for (const p of listed) {
+          if (typeof p.key !== 'string' || typeof p.message !== 'string' || !this.keyOf(p.key) || p.key === key) continue;
+          const where = typeof p.path === 'string' && p.path !== p.key ? `${p.path}: ` : '';
+          this.serverErrors[p.key] = sentence(`${where}${p.message}`);
+        }
         this.serverErrors[key] = err instanceof ApiError && err.message ? err.message : messageOf(err);
         this.saveError = 'The gateway refused a setting: nothing was changed.';
         return key;
