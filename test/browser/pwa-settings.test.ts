@@ -35,6 +35,14 @@ async function nextCode(): Promise<string> {
   clock.advance(31_000);
   return totpCodeAt(totpSecret, clock.now());
 }
+/**
+ * Save, once the last confirmation's window has run out (StepUpWindowSeconds: 30 in the file), so the
+ * gateway asks again (within the window the app would send the grant it already has).
+ */
+async function save(): Promise<void> {
+  clock.advance(31_000);
+  await p().getByRole('button', { name: 'Save' }).click();
+}
 const shot = (page: Page, name: string) => screenshot(page, `pwa-settings-${name}`, { fullPage: false });
 /** What the gateway says right now (the admin's own session). */
 async function view(): Promise<ConfigurationView> {
@@ -56,6 +64,7 @@ beforeAll(async () => {
       '',
       '# Phones',
       'PushWindowSeconds: 60',
+      'StepUpWindowSeconds: 30',
       '',
     ].join('\n'),
     env: { JELLYGUARD_HOST: '127.0.0.1' },
@@ -139,7 +148,7 @@ describe('the settings console', () => {
     expect(await field.getAttribute('aria-invalid')).toBe('true');
     await field.fill('lots');
     await expect.poll(() => error.innerText()).toBe('Must be a whole number.');
-    await p().getByRole('button', { name: 'Save' }).click();
+    await save();
     await p().getByText('Fix the marked settings first').waitFor();
     // The invalid field has the focus, and nothing went to the gateway.
     expect(await field.evaluate((el) => el === document.activeElement)).toBe(true);
@@ -161,7 +170,7 @@ describe('the settings console', () => {
     expect(await breach.isChecked()).toBe(false);
     await breach.check();
     await p().getByText('2 changes').waitFor();
-    await p().getByRole('button', { name: 'Save' }).click();
+    await save();
 
     const dialog = p().getByTestId('step-up');
     await dialog.waitFor();
@@ -207,7 +216,7 @@ describe('the settings console', () => {
   it('"Reset to default" takes the key out of the file (after the same confirmation)', async () => {
     await card('BreachCheckBlocks').getByRole('button', { name: 'Reset BreachCheckBlocks to default' }).click();
     expect(await p().getByRole('switch', { name: 'BreachCheckBlocks' }).isChecked()).toBe(false);
-    await p().getByRole('button', { name: 'Save' }).click();
+    await save();
     const dialog = p().getByTestId('step-up');
     await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
     await dialog.getByRole('button', { name: 'Confirm with code' }).click();
@@ -222,7 +231,7 @@ describe('the settings console', () => {
     // HoldSeconds must stay shorter than ApprovalSeconds (120): each value alone is in range.
     // The gateway checks the change before asking anyone to confirm it: no dialog for a refused change.
     await p().getByLabel('HoldSeconds').fill('120');
-    await p().getByRole('button', { name: 'Save' }).click();
+    await save();
     await p().getByText('The gateway refused a setting: nothing was changed.').waitFor();
     expect(await p().getByTestId('step-up').count()).toBe(0);
     const error = card('HoldSeconds').getByTestId('field-error');
@@ -241,7 +250,7 @@ describe('the settings console', () => {
     await smtp.getByLabel('Port').fill('465');
     await smtp.getByRole('switch', { name: 'Secure' }).check();
     await smtp.getByLabel('Password').fill('smtp-secret-1');
-    await p().getByRole('button', { name: 'Save' }).click();
+    await save();
     let dialog = p().getByTestId('step-up');
     await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
     await dialog.getByRole('button', { name: 'Confirm with code' }).click();
@@ -256,7 +265,7 @@ describe('the settings console', () => {
     expect(await p().content()).not.toContain('smtp-secret-1');
 
     await smtp.getByLabel('Host').fill('smtp.example.org');
-    await p().getByRole('button', { name: 'Save' }).click();
+    await save();
     dialog = p().getByTestId('step-up');
     await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
     await dialog.getByRole('button', { name: 'Confirm with code' }).click();
@@ -266,9 +275,51 @@ describe('the settings console', () => {
     expect(yaml).toContain('Password: smtp-secret-1');
   });
 
+  it('OIDC providers as a list of sub-forms: added, and removed without another keeping the wrong secret', async () => {
+    const oidc = card('OIDCProviders');
+    const item = (i: number) => oidc.getByTestId('list-item').nth(i);
+    const fill = async (i: number, f: Record<string, string>) => {
+      for (const [label, value] of Object.entries(f)) await item(i).getByLabel(label, { exact: true }).fill(value);
+    };
+    await oidc.getByRole('button', { name: 'Add a provider' }).click();
+    await fill(0, { Name: 'Pocket ID', Id: 'pocket', ClientID: 'jellyfin', ClientSecret: 'pocket-secret', Authority: 'https://id.example.org' });
+    await oidc.getByRole('button', { name: 'Add a provider' }).click();
+    // A new provider must have its secret: checked before sending.
+    await fill(1, { Name: 'Authentik', Id: 'authentik', ClientID: 'jf', Authority: 'https://auth.example.org' });
+    await fill(1, { Scopes: 'profile\nemail' });
+    await save();
+    await expect.poll(() => item(1).getByTestId('field-error').allInnerTexts()).toEqual(['Must not be empty.']);
+    expect(await item(1).getByLabel('ClientSecret', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await fill(1, { ClientSecret: 'authentik-secret' });
+    await save();
+    const dialog = p().getByTestId('step-up');
+    await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    await p().getByTestId('saved').waitFor();
+    let yaml = readFileSync(world.configFile, 'utf8');
+    expect(yaml).toContain('ClientSecret: pocket-secret');
+    expect(yaml).toContain('ClientSecret: authentik-secret');
+    expect(yaml).toMatch(/Scopes:\n\s+- profile\n\s+- email/);
+    expect(await p().content()).not.toContain('pocket-secret');
+    expect(await item(1).getByLabel('ClientSecret', { exact: true }).getAttribute('placeholder')).toBe('Unchanged — type to replace');
+    await shot(p(), 'phone-oidc');
+
+    // Remove the first: the second moves up and keeps its own secret (matched by Id, not by place).
+    await oidc.getByRole('button', { name: 'Remove provider 1' }).click();
+    expect(await item(0).getByLabel('Id', { exact: true }).inputValue()).toBe('authentik');
+    await save();
+    await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    await p().getByTestId('saved').waitFor();
+    yaml = readFileSync(world.configFile, 'utf8');
+    expect(yaml).not.toContain('pocket');
+    expect(yaml).toContain('ClientSecret: authentik-secret');
+    expect(yaml).toContain(COMMENT);
+  });
+
   it('Cancel in the dialog sends nothing and says so', async () => {
     await p().getByLabel('PushWindowSeconds').fill('120');
-    await p().getByRole('button', { name: 'Save' }).click();
+    await save();
     const dialog = p().getByTestId('step-up');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await p().getByText('Not saved: the change was not confirmed.').waitFor();

@@ -92,13 +92,17 @@ export class SettingsPage {
   }
 
   /**
-   * A nested secret left empty keeps the current one — the gateway keeps the secret of the item at the
-   * same position, so only where the item has not moved (or the key's object already existed).
+   * A nested secret left empty keeps the current one. The gateway finds "the current one" of a list item
+   * by its `Id` (else by its position), so only an item that was there when the page loaded can keep it;
+   * a new item, or one whose Id changed, needs its secret typed.
    */
   keepable(k: ConfigKey, path: string): boolean {
     if (!k.secretPaths.some((p) => pathMatches(p, path))) return false;
     if (kindOf(k.schema as JsonSchema) === 'objects') {
       const i = Number(path.split('.')[0]);
+      const item = (this.drafts[k.key] as unknown[] | undefined)?.[i] as Record<string, unknown> | undefined;
+      const saved = Array.isArray(k.value) ? (k.value as Array<Record<string, unknown> | null>) : [];
+      if (typeof item?.Id === 'string') return saved.some((o) => o?.Id === item.Id);
       return this.origins[k.key]?.[i] === i;
     }
     return k.value !== null && k.value !== undefined;
