@@ -41,6 +41,8 @@ import { Guard } from './guard/index.ts';
 import { guardAddress } from './guard/middleware.ts';
 import { StepUp } from './stepup/index.ts';
 import { FactorChanges } from './stepup/changes.ts';
+import { AdminStepUp } from './stepup/admin-gate.ts';
+import { isAdminRoute } from './stepup/admin-actions.ts';
 import { Pairing } from './pairing/index.ts';
 import { Approvals } from './approvals/index.ts';
 import { MaxMindLocator } from './guard/travel.ts';
@@ -201,6 +203,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     ['/quickconnect/initiate', quickConnect.initiate],
   ];
   const administratorOnly = administratorRequired({ gate, users, jellyfin });
+  // Jellyfin's administrator actions need a fresh proof of the session (server/stepup/admin-actions.ts).
+  const adminStepUp = new AdminStepUp({ config, clock, hmacKey: keys.hmacKey, stepUp, users, jellyfin, audit });
   const afterTheGate: InterceptTable = [
     // interceptors that act for a verified session
     // Jellyfin trusts its LAN here — and behind the gateway everyone looks like the LAN: an administrator only
@@ -233,6 +237,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.use(ours(router.routes() as GatewayMiddleware, notOurs)); // the gateway's own routes, never forwarded
   app.use(intercept(beforeTheGate)); //                        anonymous login exchanges
   app.use(tokenGate(gate)); //                                 the token gate
+  app.use(adminStepUp.middleware()); //                        administrator actions: a fresh proof of this session
   app.use(intercept(afterTheGate)); //                         interceptors that act for a verified session
   app.use(proxyToJellyfin(proxy)); //                          everything else, streamed
 
@@ -242,7 +247,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // context. Any other request (banned, unreadable path, ours, intercepted, a token memory cannot vouch
   // for) goes through the pipeline above, which runs every step from the start.
   const handle = fastPath(
-    { trustedProxies, forwardedHeader, guard, paths, intercepted: [beforeTheGate, afterTheGate], gate, proxy },
+    { trustedProxies, forwardedHeader, guard, paths, intercepted: [beforeTheGate, afterTheGate], adminAction: isAdminRoute, gate, proxy },
     app.callback(),
   );
   // requestTimeout bounds receiving a whole request (headers and body), so a slow body cannot hold a

@@ -15,6 +15,11 @@ export interface GatewayState {
   session?: TokenEntry;
   /** Set by the token gate: the request carried a Jellyfin API key. */
   apiKey?: boolean;
+  /**
+   * The request body, when a step before the proxy had to read it (an administrator action's policy):
+   * every later step reads these bytes, and they are what Jellyfin receives.
+   */
+  body?: Buffer;
 }
 
 export type GatewayContext = ParameterizedContext<GatewayState>;

@@ -16,6 +16,11 @@ export interface FastPathDeps {
   paths: PathNormalizer;
   /** Every interceptor table of the pipeline: a request one of them matches is never taken here. */
   intercepted: readonly InterceptTable[];
+  /**
+   * Whether a method and path are an administrator action (server/stepup/admin-actions.ts): never taken
+   * here. The table is by method, so a GET costs one Map lookup and never leaves the short path.
+   */
+  adminAction: (method: string, route: string) => boolean;
   gate: Pick<TokenGate, 'checkFast'>;
   proxy: Pick<JellyfinProxy, 'forward'>;
 }
@@ -27,8 +32,9 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * images, playback reports, HLS segments): the pipeline's own steps, as the same functions, with no Koa
  * context, router or middleware chain around them —
  *
- *   1. the client address  2. not banned  3. the normalized path is readable, not ours (/JellyfinSecurity)
- *   and not intercepted  4. the credential  5. memory alone says every token passes  → streamed to Jellyfin.
+ *   1. the client address  2. not banned  3. the normalized path is readable, not ours (/JellyfinSecurity),
+ *   not intercepted and not an administrator action  4. the credential  5. memory alone says every token
+ *   passes  → streamed to Jellyfin.
  *
  * Whatever this path cannot settle with a plain "pass" — a ban, an unreadable path, our own routes, an
  * interceptor, a refused token, a token only the slower check can judge — goes to `pipeline` (Koa's
@@ -54,6 +60,7 @@ function onlyTheGate(deps: FastPathDeps, req: IncomingMessage): ForwardInfo | un
   if (banOf(deps.guard, client, req) !== undefined) return undefined;
   const route = routeOf(deps.paths, req);
   if (route === null || isGatewayRoute(route) || isIntercepted(deps.intercepted, route)) return undefined;
+  if (deps.adminAction(req.method ?? 'GET', route)) return undefined;
   const { candidates } = credentialOf(req);
   if (candidates.length > 0 && deps.gate.checkFast(candidates)?.pass !== true) return undefined;
   return forwardInfoOf(req, client);

@@ -64,6 +64,7 @@ export const AUDIT_EVENTS = [
   'stepup.granted', // a session gave a fresh proof and received a single-use grant (detail.action, method)
   'stepup.failure', // a wrong step-up code, or a grant of another session or action (detail.action, reason)
   'stepup.used', // a step-up grant or code was spent on its action (detail.action, target)
+  'stepup.apikey', // an administrator action came with a Jellyfin API key, which cannot step up: let through (detail.route, action)
   'pairing.code.invalid', // a wrong, expired or used pairing / Quick Connect code (counted by the guard)
   'pairing.approval.requested', // a phone began approving a code it scanned or was typed (detail.kind quickconnect | device)
   'pairing.quickconnect.approved', // the phone approved: the code was authorised at Jellyfin for the user
@@ -174,6 +175,7 @@ export const AUDIT_SENTENCES: Record<AuditEventType, string> = {
   'stepup.granted': 'A fresh proof was given for an action',
   'stepup.failure': 'A fresh proof was refused',
   'stepup.used': 'A fresh proof was used for its action',
+  'stepup.apikey': 'An administrator action was made with an API key (no fresh proof possible)',
   'pairing.code.invalid': 'A wrong or expired TV code was entered',
   'pairing.approval.requested': 'A phone began signing in a TV',
   'pairing.quickconnect.approved': 'A TV was signed in from a phone',

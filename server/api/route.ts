@@ -159,7 +159,11 @@ export function mountRoutes(router: Router<GatewayState>, routes: readonly Route
     const h = r.handler;
     chain.push(async (ctx) => {
       const c = ctx as RouteContext<Endpoint>;
-      if (typeof h === 'function') return void (await h(c));
+      if (typeof h === 'function') {
+        // A plain handler has nothing to check first: the proof is asked before it runs.
+        if (up && !(await deps.stepUpGiven(ctx, up.action, up.target ? up.target(ctx) : null))) return;
+        return void (await h(c));
+      }
       const checked = h.check ? await h.check(c) : undefined;
       if (up && !(await deps.stepUpGiven(ctx, up.action, up.target ? up.target(ctx) : null))) return;
       await h.run(c, checked);

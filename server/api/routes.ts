@@ -31,8 +31,9 @@ import { ADMIN, PUBLIC, SESSION, feature, route, stepUp, type ParamRule, type Ro
  *   PUBLIC            anyone; the route's own bearer (a challenge or approval id) or nothing is the check
  *   SESSION           a verified Jellyfin session through the gateway (401 unauthenticated otherwise)
  *   ADMIN             a session of a Jellyfin administrator right now (401, or 403 forbidden)
- *   stepUp(action)    a fresh proof for this action (and target), spent once (401 StepUpRequired); asked
- *                     after the handler's own checks, so nobody confirms what would fail anyway
+ *   stepUp(action)    a fresh proof for this action (and target) (401 StepUpRequired); asked after the
+ *                     handler's own checks, so nobody confirms what would fail anyway. An administrator
+ *                     action is asked only at its StepUpLevel (server/stepup/admin-actions.ts)
  *   feature(name)     the feature is switched on (TOTP, passkeys, e-mail, recovery codes: 400
  *                     method_unavailable; TV pairing, metrics: 404, as if the route did not exist)
  *
@@ -121,15 +122,15 @@ export function routeTable(h: RouteHandlers): Route[] {
     // ── Admin: every user's second factors ──
     route(E.Users, ADMIN, h.adminUsers.list),
     route(E.User, ADMIN, h.adminUsers.get, { id: userIdParam }),
-    route(E.UserUpdate, ADMIN, h.adminUsers.update, { id: userIdParam }),
-    route(E.UserResetTOTP, ADMIN, h.adminUsers.reset, { id: userIdParam }),
+    route(E.UserUpdate, [ADMIN, stepUp('ChangeUserFactors', pathParam('id'))], h.adminUsers.update, { id: userIdParam }),
+    route(E.UserResetTOTP, [ADMIN, stepUp('ResetUserTOTP', pathParam('id'))], h.adminUsers.reset, { id: userIdParam }),
 
     // ── The guard and the audit log ──
     route(E.Bans, ADMIN, h.bans.list),
-    route(E.BanLift, ADMIN, h.bans.lift, { id: banIdParam }),
-    route(E.BansLiftAll, ADMIN, h.bans.liftAll),
+    route(E.BanLift, [ADMIN, stepUp('LiftBan', pathParam('id'))], h.bans.lift, { id: banIdParam }),
+    route(E.BansLiftAll, [ADMIN, stepUp('LiftAllBans')], h.bans.liftAll),
     route(E.UserAllowedIPs, ADMIN, h.allowedIps.get, { id: userIdParam }),
-    route(E.UserAllowedIPsSet, ADMIN, h.allowedIps.set, { id: userIdParam }),
+    route(E.UserAllowedIPsSet, [ADMIN, stepUp('SetUserAllowedIPs', pathParam('id'))], h.allowedIps.set, { id: userIdParam }),
     route(E.MeAllowedIPs, SESSION, h.allowedIps.mine),
     route(E.AuditLog, ADMIN, h.audit.query),
     route(E.AuditLogExport, ADMIN, h.audit.export),
@@ -150,9 +151,10 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.PairDevice, [PUBLIC, pairing], h.pairing.request),
     route(E.PairDeviceQR, [PUBLIC, pairing], h.pairing.qr),
     route(E.CheckPairingStatus, [PUBLIC, pairing], h.pairing.status), // the code is the bearer
-    route(E.PendingPairs, [pairing, ADMIN], h.pairing.pending),
-    route(E.ApprovePair, [pairing, ADMIN], h.pairing.approve),
-    route(E.DenyPair, [pairing, ADMIN], h.pairing.deny),
+    // (step-up at the level of each action: server/stepup/admin-actions.ts)
+    route(E.PendingPairs, [pairing, ADMIN, stepUp('ViewPendingPairings')], h.pairing.pending),
+    route(E.ApprovePair, [pairing, ADMIN, stepUp('ApprovePairing')], h.pairing.approve),
+    route(E.DenyPair, [pairing, ADMIN, stepUp('DenyPairing')], h.pairing.deny),
     route(E.MePairedDevices, SESSION, h.pairing.mine), // still listed (and revocable) with pairing off
     route(E.MePairedDeviceRevoke, SESSION, h.pairing.revoke),
     route(E.PairLookup, [pairing, SESSION], h.pairing.lookup),

@@ -7,12 +7,13 @@ import type { Config } from '../config/index.ts';
 import type { GatewayContext } from '../context.ts';
 import { apiError } from '../errors.ts';
 import { STEP_UP_HEADER, type StepUp } from '../stepup/index.ts';
+import { isAdminAction } from '../stepup/admin-actions.ts';
 import { actorOf, iso, noStore, rpOf } from './http.ts';
 import type { RouteContext } from './route.ts';
 
 /**
- * Step-up over HTTP (shared/api/stepup.ts): POST StepUp turns a fresh proof into a single-use grant of this
- * session, for one action (and target); its passkey options; GET StepUp/{id} the status of one asked of a
+ * Step-up over HTTP (shared/api/stepup.ts): POST StepUp turns a fresh proof into a grant of this session,
+ * for one action (and target); its passkey options; GET StepUp/{id} the status of one asked of a
  * phone. Routes that need a grant say so in the route table (stepUp(action)); `stepUpGiven` is that guard.
  */
 
@@ -45,6 +46,9 @@ function targetOf(action: StepUpAction, target: string | null | undefined): stri
     if (!target) throw apiError('invalid_request', `target must be the id of the ${action === 'RemovePhone' ? 'phone' : 'passkey'} to remove`);
     return target;
   }
+  // An administrator action's target is the one its 401 named (a user id, a name, a fingerprint): a grant
+  // asked for another target is simply useless for this one.
+  if (isAdminAction(action)) return target ?? null;
   if (target) throw apiError('invalid_request', `${action} takes no target`);
   return null;
 }

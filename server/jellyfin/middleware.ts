@@ -5,7 +5,8 @@ import type { ClientAddress } from '../net/client-address.ts';
 import { readCredential, type Credential } from './credentials.ts';
 import type { PathNormalizer } from './paths.ts';
 import type { ForwardInfo, JellyfinProxy } from './proxy.ts';
-import { forwardInfo } from './forwarding.ts';
+import { forwardInfo, headersForUpstream } from './forwarding.ts';
+import { relay, relayUpstreamError } from '../login/relay.ts';
 
 /** The raw path of a request URL, without the query. */
 export function rawPathOf(url: string): string {
@@ -51,9 +52,25 @@ export function credential(): GatewayMiddleware {
   };
 }
 
-/** Pipeline step 8: stream everything else to Jellyfin. */
+/** Answers of a request whose body the gateway read (an administrator action) are relayed up to this size. */
+const MAX_BUFFERED_ANSWER = 8 * 1024 * 1024;
+
+/**
+ * Pipeline step 8: stream everything else to Jellyfin. A request whose body a step already read (only
+ * administrator actions, never a stream) is sent with those bytes and its answer relayed.
+ */
 export function proxyToJellyfin(proxy: JellyfinProxy): GatewayMiddleware {
   return async (ctx) => {
+    const body = ctx.state.body;
+    if (body !== undefined) {
+      try {
+        const info = forwardInfoOf(ctx.req, ctx.state.client);
+        relay(ctx, await proxy.request({ method: ctx.method, path: ctx.url, headers: headersForUpstream(ctx.req.headers, info), body, maxResponseBytes: MAX_BUFFERED_ANSWER }));
+      } catch (e) {
+        relayUpstreamError(ctx, e);
+      }
+      return;
+    }
     ctx.respond = false;
     await proxy.forward(ctx.req, ctx.res, forwardInfoOf(ctx.req, ctx.state.client));
   };

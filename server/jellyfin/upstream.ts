@@ -88,6 +88,17 @@ export class JellyfinClient {
   }
 
   /** A user's record from Jellyfin (`GET /Users/{id}`) using the API key. */
+  /**
+   * A small JSON read at Jellyfin (`GET {path}`), with the gateway's API key, or with `token` (the caller's
+   * own) when no key is configured; undefined when it cannot be read.
+   */
+  async getJson(path: string, token?: string): Promise<unknown | undefined> {
+    const use = this.apiKey || token;
+    if (!use) return undefined;
+    const res = await this.call('GET', path, use);
+    return res.status === 200 ? tryParseJson(res.body.toString('utf8')) : undefined;
+  }
+
   async getUser(userId: string): Promise<unknown | undefined> {
     if (!this.apiKey) return undefined;
     const res = await this.call('GET', `/Users/${userId}`, this.apiKey);

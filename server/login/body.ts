@@ -13,6 +13,11 @@ const DISCARD_MS = 5_000;
  */
 export async function readSmallBody(ctx: GatewayContext, cap: number, what = 'requests to this endpoint'): Promise<Buffer> {
   const tooLarge = () => new HttpError(413, 'payload_too_large', `${capitalize(what)} are limited to ${cap} bytes.`, { connection: 'close' });
+  const read = ctx.state.body; // an earlier step read it already (the administrator step-up)
+  if (read !== undefined) {
+    if (read.length > cap) throw tooLarge();
+    return read;
+  }
   const declared = ctx.get('content-length');
   if (declared && (!/^\d+$/.test(declared) || Number(declared) > cap)) {
     if (!/^\d+$/.test(declared)) throw badRequest('bad_content_length', 'Content-Length is not a number');

@@ -10,7 +10,7 @@ import type { DB } from '../store/index.ts';
 import type { PairingApprovalPurpose, PairingApprovalsTable, StepUpGrantsTable } from '../store/schema.ts';
 import type { Actor, PhoneStepUp, StepUp } from '../stepup/index.ts';
 import type { PairApprovalStarted, PairApproved, PairTarget, StepUpAction } from '../../shared/api/pairing.ts';
-import { STEP_UP_ACTION_LABELS } from '../../shared/api/stepup.ts';
+import { STEP_UP_ACTION_LABELS, isFactorAction } from '../../shared/api/stepup.ts';
 import type { ApprovalRequest } from '../approvals/index.ts';
 import { unknownCode } from './codes.ts';
 import type { PairingTargets } from './targets.ts';
@@ -220,14 +220,16 @@ export class PhonePairing implements PhoneStepUp {
       ttlSeconds = this.ttlSeconds(waiting.expires_at, 600);
       kind = 'pairing'; // the phone shows the device being signed in
     } else {
-      // A change to the account's factors: the phone shows the action, what it is about and who asks.
+      // A change to the account's factors, or an administrator action: the phone shows the action, what
+      // it is about (the exact label the dialog showed: "Make bob an administrator") and who asks.
       const what = await this.factorName(session.userId, action, target);
+      const label = isFactorAction(action) ? STEP_UP_ACTION_LABELS[action] : await stepUp.describe(action, target);
       asking = {
         client: session.client,
         deviceName: session.deviceName,
         deviceId: session.deviceId,
         ip: actor.ip,
-        action: `${STEP_UP_ACTION_LABELS[action]}${what ? `: “${what}”` : ''} (${userName}), asked from ${from}`,
+        action: `${label}${what ? `: “${what}”` : ''} (${userName}), asked from ${from}`,
       };
     }
     const { row } = await engine.request({ kind, userId: session.userId, userName, asking, push: true, ttlSeconds });

@@ -5,7 +5,10 @@ import type { StepUpGrantsTable } from '../store/schema.ts';
 import { keyedHash } from '../crypto.ts';
 
 /**
- * Step-up grants (DESIGN: Step-up): a fresh proof given by ONE session (token) for ONE action, spent once.
+ * Step-up grants (DESIGN: Step-up): a fresh proof given by ONE session (token) for ONE action and target.
+ * Factor changes, Quick Connect and the most dangerous administrator actions spend a grant at its first
+ * use; other administrator actions may use it again (same session, action and target) until it expires
+ * (StepUpWindowSeconds), so a dashboard page that saves twice asks once.
  * The grant is 256 random bits handed to the client; only its HMAC is stored. A grant names the session
  * (TokenRegistry hash) it belongs to, the action and optionally the target (the Quick Connect code), so a
  * grant stolen from one session is useless in another, and cannot be replayed or moved to another target.
@@ -13,7 +16,7 @@ import { keyedHash } from '../crypto.ts';
  * A phone approval starts as a `pending` grant (inert) that the approval turns `granted`.
  */
 export const GRANT_BYTES = 32;
-/** A grant from a code or passkey is spent within this time. */
+/** A grant for a factor change or Quick Connect is spent within this time. */
 export const GRANT_TTL_MS = 2 * 60 * 1000;
 /** Spent, refused and expired grants are kept this long (for the status page), then deleted. */
 export const GRANT_KEEP_MS = 60 * 60 * 1000;
@@ -47,6 +50,8 @@ export class StepUpGrants {
     private readonly db: DB,
     private readonly clock: Clock,
     private readonly hmacKey: Buffer,
+    /** How long a usable grant for this action lives (default GRANT_TTL_MS). */
+    private readonly ttlOf: (action: string) => number = () => GRANT_TTL_MS,
   ) {}
 
   hash(grant: string): string {
@@ -54,7 +59,7 @@ export class StepUpGrants {
   }
 
   /** A usable grant (state granted) or an inert one waiting for a phone approval (state pending). */
-  async issue(req: GrantRequest, state: 'granted' | 'pending', expiresAt = this.clock.now() + GRANT_TTL_MS, approvalId: string | null = null): Promise<IssuedGrant> {
+  async issue(req: GrantRequest, state: 'granted' | 'pending', expiresAt = this.clock.now() + this.ttlOf(req.action), approvalId: string | null = null): Promise<IssuedGrant> {
     const grant = randomBytes(GRANT_BYTES).toString('base64url');
     const id = randomBytes(16).toString('base64url');
     await this.db
@@ -91,14 +96,16 @@ export class StepUpGrants {
   }
 
   /**
-   * A phone approval decided a pending grant: approved → usable for GRANT_TTL_MS from now; otherwise
-   * denied. One conditional UPDATE (a decision lands once).
+   * A phone approval decided a pending grant: approved → usable for its action's life from now;
+   * otherwise denied. One conditional UPDATE (a decision lands once).
    */
   async settle(approvalId: string, approved: boolean): Promise<StepUpGrantsTable | undefined> {
     const now = this.clock.now();
+    const pending = await this.byApproval(approvalId);
+    if (!pending) return undefined;
     const res = await this.db
       .updateTable('stepup_grants')
-      .set(approved ? { state: 'granted', expires_at: now + GRANT_TTL_MS } : { state: 'denied' })
+      .set(approved ? { state: 'granted', expires_at: now + this.ttlOf(pending.action) } : { state: 'denied' })
       .where('approval_id', '=', approvalId)
       .where('state', '=', 'pending')
       .where('expires_at', '>', now)
@@ -108,14 +115,21 @@ export class StepUpGrants {
 
   /**
    * Spend a grant for (session, action, target): exactly one caller succeeds (one conditional UPDATE).
-   * On refusal, says why (the caller decides what counts as a guessing failure).
+   * A `reusable` grant stays usable until it expires (only its last use is noted). On refusal, says why
+   * (the caller decides what counts as a guessing failure).
    */
-  async spend(grant: string, tokenHash: string, action: string, target: string | null): Promise<{ ok: true; row: StepUpGrantsTable } | { ok: false; reason: SpendRefusal }> {
+  async spend(
+    grant: string,
+    tokenHash: string,
+    action: string,
+    target: string | null,
+    reusable = false,
+  ): Promise<{ ok: true; row: StepUpGrantsTable } | { ok: false; reason: SpendRefusal }> {
     const now = this.clock.now();
     const secretHash = this.hash(grant);
     const res = await this.db
       .updateTable('stepup_grants')
-      .set({ state: 'used', used_at: now })
+      .set(reusable ? { used_at: now } : { state: 'used', used_at: now })
       .where('secret_hash', '=', secretHash)
       .where('token_hash', '=', tokenHash)
       .where('action', '=', action)

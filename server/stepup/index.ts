@@ -15,15 +15,16 @@ import type { DB } from '../store/index.ts';
 import type { StepUpGrantsTable } from '../store/schema.ts';
 import {
   STEP_UP_ACTIONS,
-  STEP_UP_ACTION_LABELS,
   isFactorAction,
+  stepUpLabel,
   type StepUpAction,
   type StepUpMethod,
   type StepUpRequired,
 } from '../../shared/api/stepup.ts';
 import { CHALLENGE_CLIENTS } from '../../shared/api/approvals.ts';
 import { guardedAttempt } from './attempt.ts';
-import { StepUpGrants, isGrantShape, type IssuedGrant } from './grants.ts';
+import { GRANT_TTL_MS, StepUpGrants, isGrantShape, type IssuedGrant } from './grants.ts';
+import { isShortLived, isSingleUse, stepUpApplies } from './admin-actions.ts';
 import { assertCodeShape } from '../factors/code-shape.ts';
 
 export { StepUpGrants, GRANT_TTL_MS, isGrantShape, type IssuedGrant } from './grants.ts';
@@ -91,6 +92,19 @@ export interface PhoneStepUp {
   refresh?(row: StepUpGrantsTable): Promise<StepUpGrantsTable | undefined>;
 }
 
+/**
+ * THE HOOK FOR THE IDENTITY PROVIDER (not offered yet). A proof from the single sign-on provider — a fresh
+ * login there (`prompt=login`, `max_age=0`) by the user this session belongs to, bound to this session,
+ * action and target through the sealed state — would be one more method for an account linked to a
+ * provider: listed by `methods()` when `available`, and turned into a grant by `grants.issue` like the
+ * others. Until it is built, `StepUp.idp` stays unset and "idp" is never offered.
+ */
+export interface IdpStepUp {
+  available(userId: string): Promise<boolean>;
+  /** Where to send the browser; the provider's answer comes back to the gateway's callback. */
+  begin(actor: Actor, action: StepUpAction, target: string | null): Promise<{ redirectUrl: string; stepUpId: string }>;
+}
+
 export interface StepUpDeps {
   db: DB;
   clock: Clock;
@@ -125,13 +139,29 @@ export type ProofCheck = { ok: true; method: string } | { ok: false; required: S
 export class StepUp {
   readonly grants: StepUpGrants;
   phone: PhoneStepUp | undefined;
+  /** The identity provider as a step-up method (IdpStepUp above): not built yet, never offered. */
+  idp: IdpStepUp | undefined = undefined;
   /** Refused proofs per session (token hash) within FailureWindowSeconds: bounded memory. */
   private readonly sessionFailures = new LRUCache<string, number[]>({ max: 50_000 });
   /** How each session last proved itself for each action (for the notice of a two-step change). */
   private readonly lastProof = new LRUCache<string, { method: string; at: number }>({ max: 50_000 });
+  /**
+   * What a person reads for an action and its target ("Make bob an administrator"): the 401, the phone's
+   * approval, the audit log. The administrator gate (admin-gate.ts) sets one that finds the target's name.
+   */
+  describe: (action: StepUpAction, target: string | null) => Promise<string> = async (action, target) => stepUpLabel(action, target);
 
   constructor(private readonly deps: StepUpDeps) {
-    this.grants = new StepUpGrants(deps.db, deps.clock, deps.hmacKey);
+    // Factor changes and Quick Connect: two minutes; administrator actions: StepUpWindowSeconds (read at
+    // each grant, so a changed setting applies at once).
+    this.grants = new StepUpGrants(deps.db, deps.clock, deps.hmacKey, (action) =>
+      isShortLived(action) ? GRANT_TTL_MS : deps.config.StepUpWindowSeconds * 1000,
+    );
+  }
+
+  /** Whether this action needs a proof at the configured StepUpLevel (factor changes and Quick Connect: always). */
+  applies(action: StepUpAction): boolean {
+    return stepUpApplies(action, this.deps.config.StepUpLevel);
   }
 
   static isAction(a: string): a is StepUpAction {
@@ -265,7 +295,12 @@ export class StepUp {
 
   private async granted(actor: Actor, action: StepUpAction, target: string | null, method: StepUpMethod): Promise<IssuedGrant> {
     const g = await this.issue(actor, action, target, method);
-    this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.granted', outcome: 'success', detail: { action, method, target } });
+    this.audit({
+      ...this.people(actor, await this.userName(actor.session.userId)),
+      type: 'stepup.granted',
+      outcome: 'success',
+      detail: { action, method, target, label: await this.describe(action, target), singleUse: isSingleUse(action), expiresAt: g.expiresAt },
+    });
     return g;
   }
 
@@ -384,8 +419,8 @@ export class StepUp {
 
   /** The 401 body of an action asked without a proof (audited). */
   private async required(actor: Actor, action: StepUpAction, target: string | null, methods: StepUpMethod[]): Promise<StepUpRequired> {
-    this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.required', outcome: 'refused', detail: { action, methods, target } });
-    const what = STEP_UP_ACTION_LABELS[action];
+    const what = await this.describe(action, target);
+    this.audit({ ...this.people(actor, await this.userName(actor.session.userId)), type: 'stepup.required', outcome: 'refused', detail: { action, methods, target, label: what } });
     const message = methods.length
       ? `${what}: confirm it's you first.`
       : `${what}: this needs a second factor, and this account has none. Set one up, or use the Jellyguard Authenticator.`;
@@ -398,6 +433,7 @@ export class StepUp {
    * 401/403/409/429 with a clear code for a proof that is wrong, used, expired or from elsewhere.
    */
   async check(actor: Actor, action: StepUpAction, target: string | null, proof: string | undefined): Promise<ProofCheck> {
+    if (!this.applies(action)) return { ok: true, method: 'not_required' };
     const key = `${actor.session.tokenHash}:${action}`;
     const earlier = this.lastProof.get(key);
     if (!proof && earlier && FLOW_ACTIONS.has(action) && this.deps.clock.now() - earlier.at <= FLOW_MS) {
@@ -439,10 +475,12 @@ export class StepUp {
     const p = proof.trim();
     if (isGrantShape(p)) {
       this.assertSessionMayTry(actor);
-      const r = await this.grants.spend(p, actor.session.tokenHash, action, target);
+      const reusable = !isSingleUse(action);
+      const r = await this.grants.spend(p, actor.session.tokenHash, action, target, reusable);
       const userName = await this.userName(userId);
       if (r.ok) {
-        this.audit({ ...this.people(actor, userName), type: 'stepup.used', outcome: 'success', detail: { action, method: r.row.method, target } });
+        const detail = { action, method: r.row.method, target, singleUse: !reusable };
+        this.audit({ ...this.people(actor, userName), type: 'stepup.used', outcome: 'success', detail });
         return { method: r.row.method };
       }
       // A grant nobody issued or one of another session: a guess or a stolen grant. It lands on the session
@@ -450,7 +488,7 @@ export class StepUp {
       // action is a client's mistake, not a guess: it counts against the session only.
       if (r.reason === 'unknown' || r.reason === 'other_session') this.deps.guard.recordFailure(codeKind(action, 'totp'), { ip: actor.ip });
       if (r.reason === 'unknown' || r.reason === 'other_session' || r.reason === 'other_action') await this.countSessionFailure(actor);
-      this.audit({ ...this.people(actor, userName), type: 'stepup.failure', outcome: 'refused', detail: { action, reason: r.reason } });
+      this.audit({ ...this.people(actor, userName), type: 'stepup.failure', outcome: 'refused', detail: { action, target, reason: r.reason } });
       throw spendError(r.reason);
     }
     if (isTotpCodeShape(p)) {

@@ -63,10 +63,78 @@ export const FACTOR_ACTIONS = [
 ] as const;
 export type FactorAction = (typeof FACTOR_ACTIONS)[number];
 
-/** Administrator actions of the gateway itself (their level: server/stepup/admin-actions.ts). */
-export const GATEWAY_ADMIN_ACTIONS = ['ChangeGatewaySettings'] as const;
+/**
+ * Administrator actions of the gateway itself (their level: server/stepup/admin-actions.ts). The target
+ * is the user id, the ban id or the pairing id the request names (null for the others).
+ */
+export const GATEWAY_ADMIN_ACTIONS = [
+  'ChangeGatewaySettings',
+  'ChangeUserFactors',
+  'ResetUserTOTP',
+  'SetUserAllowedIPs',
+  'LiftBan',
+  'LiftAllBans',
+  'ApprovePairing',
+  'DenyPairing',
+  'ViewPendingPairings',
+] as const;
 
-export const STEP_UP_ACTIONS = ['QuickConnectAuthorize', ...FACTOR_ACTIONS, ...GATEWAY_ADMIN_ACTIONS] as const;
+/**
+ * Administrator actions through Jellyfin's own API (the routes, levels and targets:
+ * server/stepup/admin-actions.ts). The target is what the request names: a user id, a user name, an API
+ * key's app name, a plugin id, a package, a backup file, a library name, a configuration key — or null.
+ */
+export const JELLYFIN_ADMIN_ACTIONS = [
+  // users
+  'CreateUser',
+  'DeleteUser',
+  'MakeAdministrator',
+  'RemoveAdministrator',
+  'DisableUser',
+  'ChangeUserPermissions',
+  'ChangeUserPassword',
+  'ResetUserPassword',
+  'EditUserProfile',
+  // API keys
+  'CreateApiKey',
+  'RevokeApiKey',
+  // plugins
+  'InstallPlugin',
+  'CancelPluginInstall',
+  'EnablePlugin',
+  'DisablePlugin',
+  'UninstallPlugin',
+  'ChangePluginSettings',
+  'ChangePluginRepositories',
+  // server
+  'ChangeServerSettings',
+  'ChangeNetworkSettings',
+  'ChangeBranding',
+  'ChangeTranscodingSettings',
+  'ChangeOtherSettings',
+  'RunSetupWizard',
+  'RestartServer',
+  'ShutdownServer',
+  'CreateBackup',
+  'RestoreBackup',
+  // libraries
+  'AddLibrary',
+  'RemoveLibrary',
+  'RenameLibrary',
+  'ChangeLibraryFolders',
+  'ChangeLibraryOptions',
+  'ScanLibraries',
+  // everything else an administrator changes (AllConfigChanges)
+  'EditMetadata',
+  'ManageTasks',
+  'ManageDevices',
+  'ManageLiveTv',
+  'ManageMediaFiles',
+  'ChangeSplashscreen',
+] as const;
+export type JellyfinAdminAction = (typeof JELLYFIN_ADMIN_ACTIONS)[number];
+
+export const STEP_UP_ACTIONS = ['QuickConnectAuthorize', ...FACTOR_ACTIONS, ...GATEWAY_ADMIN_ACTIONS, ...JELLYFIN_ADMIN_ACTIONS] as const;
 export const StepUpActionSchema = z.enum(STEP_UP_ACTIONS);
 export type StepUpAction = z.infer<typeof StepUpActionSchema>;
 
@@ -87,7 +155,70 @@ export const STEP_UP_ACTION_LABELS: Record<StepUpAction, string> = {
   RemoveEmail: 'Remove your e-mail address',
   RegenerateRecoveryCodes: 'Make new recovery codes (the old ones stop working)',
   ChangeGatewaySettings: 'Change Jellyguard settings',
+  ChangeUserFactors: 'Change {user}’s sign-in factors',
+  ResetUserTOTP: 'Reset all of {user}’s second factors',
+  SetUserAllowedIPs: 'Change the addresses {user} may sign in from',
+  LiftBan: 'Lift a ban',
+  LiftAllBans: 'Lift every ban',
+  ApprovePairing: 'Approve a device pairing',
+  DenyPairing: 'Deny a device pairing',
+  ViewPendingPairings: 'See the devices waiting to be paired',
+  CreateUser: 'Create user {target}',
+  DeleteUser: 'Delete user {user}',
+  MakeAdministrator: 'Make {user} an administrator',
+  RemoveAdministrator: 'Remove {user}’s administrator rights',
+  DisableUser: 'Disable user {user}',
+  ChangeUserPermissions: 'Change {user}’s permissions',
+  ChangeUserPassword: 'Change {user}’s password',
+  ResetUserPassword: 'Reset {user}’s password',
+  EditUserProfile: 'Change {user}’s profile',
+  CreateApiKey: 'Create an API key “{target}”',
+  RevokeApiKey: 'Revoke the API key {apiKey}',
+  InstallPlugin: 'Install plugin {target}',
+  CancelPluginInstall: 'Cancel a plugin installation',
+  EnablePlugin: 'Enable plugin {plugin}',
+  DisablePlugin: 'Disable plugin {plugin}',
+  UninstallPlugin: 'Uninstall plugin {plugin}',
+  ChangePluginSettings: 'Change the settings of plugin {plugin}',
+  ChangePluginRepositories: 'Change where plugins are downloaded from',
+  ChangeServerSettings: 'Change server settings',
+  ChangeNetworkSettings: 'Change network settings',
+  ChangeBranding: 'Change branding (login message, custom CSS)',
+  ChangeTranscodingSettings: 'Change transcoding settings',
+  ChangeOtherSettings: 'Change the “{target}” settings',
+  RunSetupWizard: 'Change the setup wizard’s settings',
+  RestartServer: 'Restart the server',
+  ShutdownServer: 'Shut down the server',
+  CreateBackup: 'Create a backup',
+  RestoreBackup: 'Restore backup {target} and restart the server',
+  AddLibrary: 'Add library {target}',
+  RemoveLibrary: 'Remove library {target}',
+  RenameLibrary: 'Rename library {target}',
+  ChangeLibraryFolders: 'Change a library’s folders',
+  ChangeLibraryOptions: 'Change a library’s options',
+  ScanLibraries: 'Scan all libraries',
+  EditMetadata: 'Edit an item’s metadata or images',
+  ManageTasks: 'Run, stop or schedule a server task',
+  ManageDevices: 'Rename or remove a device',
+  ManageLiveTv: 'Change Live TV tuners or guide providers',
+  ManageMediaFiles: 'Delete subtitles or merge or split video versions',
+  ChangeSplashscreen: 'Change the splash screen',
 };
+
+/**
+ * The label with its target filled in: `{user}`, `{plugin}` and `{apiKey}` take the name the gateway found
+ * for the target (`subject`), `{target}` the target itself; "a user" / "a plugin" when nothing is known.
+ */
+export function stepUpLabel(action: StepUpAction, target: string | null, subject?: string | null): string {
+  const shown = (s: string | null | undefined) => (s ? [...s.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ').trim()].slice(0, 64).join('') : '');
+  return STEP_UP_ACTION_LABELS[action]
+    .replace('{user}', shown(subject) || 'a user')
+    .replace('{plugin}', shown(subject) || 'a plugin')
+    .replace('{apiKey}', shown(subject) ? `“${shown(subject)}”` : '')
+    .replace('{target}', shown(target) || '…')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
 
 export const STEP_UP_METHODS = ['totp', 'passkey', 'phone', 'recovery', 'password'] as const;
 export const StepUpMethodSchema = z.enum(STEP_UP_METHODS);

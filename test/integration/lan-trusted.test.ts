@@ -47,7 +47,7 @@ describe('routes Jellyfin trusts its LAN for', () => {
     expect(jf.requests.slice(seen).filter((r) => /restart/i.test(r.url))).toEqual([]);
   });
 
-  it('a signed-in user who is not an administrator is refused (Jellyfin would let the LAN address pass); an administrator and an API key restart', async () => {
+  it('a signed-in user who is not an administrator is refused (Jellyfin would let the LAN address pass); an administrator (with a fresh proof) and an API key restart', async () => {
     const before = jf.restarts;
     const alice = await sdkLogin(jellyfinClient(gw.url, { deviceId: 'lan-alice' }), 'alice', 'alice-pw');
     const refused = await fetch(`${gw.url}/System/Restart`, { method: 'POST', headers: { authorization: authHeader(alice.token!, 'lan-alice') } });
@@ -55,7 +55,19 @@ describe('routes Jellyfin trusts its LAN for', () => {
     expect(await refused.json()).toMatchObject({ error: 'forbidden' });
     expect(jf.restarts).toBe(before);
     const admin = await sdkLogin(jellyfinClient(gw.url, { deviceId: 'lan-admin' }), 'admin', 'admin-pw');
-    const done = await fetch(`${gw.url}/System/Restart`, { method: 'POST', headers: { authorization: authHeader(admin.token!, 'lan-admin') } });
+    // Restarting is an administrator action (StepUpLevel AdminActions): a fresh proof first.
+    const asked = await fetch(`${gw.url}/System/Restart`, { method: 'POST', headers: { authorization: authHeader(admin.token!, 'lan-admin') } });
+    expect(asked.status).toBe(401);
+    expect(await asked.json()).toMatchObject({ error: 'step_up_required', action: 'RestartServer' });
+    expect(jf.restarts).toBe(before);
+    const grant = await fetch(`${gw.url}/JellyfinSecurity/StepUp`, {
+      method: 'POST',
+      headers: { authorization: authHeader(admin.token!, 'lan-admin'), 'content-type': 'application/json' },
+      body: JSON.stringify({ method: 'password', action: 'RestartServer', target: null, password: 'admin-pw' }),
+    });
+    expect(grant.status).toBe(200);
+    const proof = ((await grant.json()) as { grant: string }).grant;
+    const done = await fetch(`${gw.url}/System/Restart`, { method: 'POST', headers: { authorization: authHeader(admin.token!, 'lan-admin'), 'x-jellyguard-stepup': proof } });
     expect(done.status).toBe(204);
     expect(jf.restarts).toBe(before + 1);
     const key = await fetch(`${gw.url}/System/Restart`, { method: 'POST', headers: { 'x-emby-token': apiKey } });

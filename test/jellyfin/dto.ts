@@ -272,3 +272,79 @@ export function networkConfigurationDto(baseUrl: string, overrides: Partial<Netw
     ...overrides,
   };
 }
+
+/**
+ * ServerConfiguration (MediaBrowser.Model/Configuration/ServerConfiguration.cs + BaseApplicationConfiguration),
+ * the fields the dashboard's General page edits and those the gateway's tests look at; 10.10 has
+ * `EnableGroupingIntoCollections` and `RemoveOldPlugins`, 10.11 the split grouping flags, `CacheSize` and
+ * `EnableLegacyAuthorization`.
+ */
+export function serverConfigurationDto(version: string, serverName: string, enableLegacyAuthorization: boolean): Record<string, unknown> {
+  const v1010 = version === '10.10';
+  return {
+    LogFileRetentionDays: 3,
+    IsStartupWizardCompleted: true,
+    CachePath: '/cache',
+    EnableMetrics: false,
+    EnableNormalizedItemByNameIds: true,
+    IsPortAuthorized: true,
+    QuickConnectAvailable: true,
+    EnableCaseSensitiveItemIds: true,
+    DisableLiveTvChannelUserDataName: true,
+    MetadataPath: '',
+    PreferredMetadataLanguage: 'en',
+    MetadataCountryCode: 'US',
+    SortReplaceCharacters: ['.', '+', '%'],
+    SortRemoveCharacters: [',', '&', '-', '{', '}', "'"],
+    SortRemoveWords: ['the', 'a', 'an'],
+    MinResumePct: 5,
+    MaxResumePct: 90,
+    MinResumeDurationSeconds: 300,
+    MinAudiobookResume: 5,
+    MaxAudiobookResume: 5,
+    InactiveSessionThreshold: 0,
+    LibraryMonitorDelay: 60,
+    LibraryUpdateDuration: 30,
+    ...(v1010 ? {} : { CacheSize: 200 }),
+    ImageSavingConvention: 'Legacy',
+    MetadataOptions: [],
+    SkipDeserializationForBasicTypes: true,
+    ServerName: serverName,
+    UICulture: 'en-US',
+    SaveMetadataHidden: false,
+    ContentTypes: [],
+    RemoteClientBitrateLimit: 0,
+    EnableFolderView: false,
+    ...(v1010 ? { EnableGroupingIntoCollections: false } : { EnableGroupingMoviesIntoCollections: false, EnableGroupingShowsIntoCollections: false }),
+    DisplaySpecialsWithinSeasons: true,
+    CodecsUsed: [],
+    PluginRepositories: [{ Name: 'Jellyfin Stable', Url: 'https://repo.jellyfin.org/files/plugin/manifest.json', Enabled: true }],
+    EnableExternalContentInSuggestions: true,
+    ImageExtractionTimeoutMs: 0,
+    PathSubstitutions: [],
+    EnableSlowResponseWarning: true,
+    SlowResponseThresholdMs: 500,
+    CorsHosts: ['*'],
+    ActivityLogRetentionDays: 30,
+    LibraryScanFanoutConcurrency: 0,
+    LibraryMetadataRefreshConcurrency: 0,
+    AllowClientLogUpload: true,
+    DummyChapterDuration: 0,
+    ChapterImageResolution: 'MatchSource',
+    ParallelImageEncodingLimit: 0,
+    CastReceiverApplications: [],
+    ...(v1010 ? { RemoveOldPlugins: true } : { EnableLegacyAuthorization: enableLegacyAuthorization }),
+  };
+}
+
+/** PluginInfo (MediaBrowser.Model/Plugins/PluginInfo.cs). */
+export interface PluginInfoDto {
+  Name: string;
+  Version: string;
+  ConfigurationFileName?: string;
+  Description: string;
+  Id: string;
+  CanUninstall: boolean;
+  HasImage: boolean;
+  Status: 'Active' | 'Restart' | 'Disabled' | 'NotSupported' | 'Malfunctioned' | 'Superceded' | 'Deleted';
+}

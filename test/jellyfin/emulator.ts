@@ -14,7 +14,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse }
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { readCredentials, type CredentialRules, type JellyfinVersion } from './credentials.ts';
-import { authenticationResultDto, networkConfigurationDto, type NetworkConfigurationDto } from './dto.ts';
+import { authenticationResultDto, networkConfigurationDto, serverConfigurationDto, type NetworkConfigurationDto } from './dto.ts';
 import {
   decodePathPercent,
   equalsIgnoreCase,
@@ -28,12 +28,13 @@ import {
   type QueryBag,
 } from './kestrel.ts';
 import { webIndexHtml } from './media.ts';
-import { matchRoute, type Policy, type RequestContext } from './routes.ts';
+import { matchRoute, type AdminState, type Policy, type RequestContext } from './routes.ts';
 import { JellyfinState, lockoutFromPolicy, newGuidN, type EmulatorUser, type Principal } from './state.ts';
 import { DotnetException, emptyReply, exceptionReply, jsonProfile, writeReply, type Reply } from './wire.ts';
 
 export type { JellyfinVersion } from './credentials.ts';
 export type { EmulatorUser } from './state.ts';
+export type { AdminState } from './routes.ts';
 export { expectedMedia, mediaByte } from './media.ts';
 
 export interface EmulatorOptions {
@@ -96,6 +97,13 @@ export interface Emulator {
   loginAttempts: number;
   /** The network configuration, changeable at run time (as the dashboard would). */
   network: NetworkConfigurationDto;
+  /** Server configuration, plugins, packages, libraries and backups, as the admin routes change them. */
+  admin: AdminState;
+  /**
+   * How many requests reached the action of this route (`'POST Users/New'`, the template as in routes.ts),
+   * authorized or not: a test that something was NOT forwarded, or forwarded once, counts here.
+   */
+  reached(route: string): number;
 }
 
 const VERSION_STRING: Record<JellyfinVersion, string> = { '10.10': '10.10.7', '10.11': '10.11.11', '12.0': '12.0.0' };
@@ -148,6 +156,24 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   for (const u of opts.users ?? DEFAULT_USERS) st.createUser(u.name, u.password, u.isAdministrator ?? false, lockout);
 
   const requests: Emulator['requests'] = [];
+  const reached = new Map<string, number>();
+  const admin: AdminState = {
+    server: serverConfigurationDto(version, opts.serverName ?? 'jellyfin-emulator', rules.enableLegacyAuthorization),
+    named: new Map<string, Record<string, unknown>>([
+      ['branding', { LoginDisclaimer: '', CustomCss: '', SplashscreenEnabled: false }],
+      ['encoding', { EncodingThreadCount: -1, TranscodingTempPath: '', EnableHardwareEncoding: true, HardwareAccelerationType: 'none', EncoderAppPath: '/usr/lib/jellyfin-ffmpeg/ffmpeg' }],
+      ['metadata', { UseFileCreationTimeForDateAdded: true }],
+    ]),
+    plugins: [
+      { Name: 'TMDb', Version: '10.11.11.0', Description: 'Get metadata for movies and other video content from TheMovieDb.', Id: 'b8715ed16c4745289ad3f72deb539cd4', CanUninstall: false, HasImage: false, Status: 'Active' },
+    ],
+    packages: new Map([['Playback Reporting', ['16.0.0.0', '17.0.0.0']]]),
+    installed: [],
+    libraries: [{ Name: 'Movies', CollectionType: 'movies', Locations: ['/media/movies'] }],
+    backups: ['jellyfin-backup-20260101000000.zip'],
+    restores: [],
+    shutdowns: 0,
+  };
   let loginAttempts = 0;
   let restarts = 0;
   let localAddress = '';
@@ -247,6 +273,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
       const match = matchRoute(path, method, version);
       if (match.kind === 'matched') {
+        const key = `${method} ${match.route.template}`;
+        reached.set(key, (reached.get(key) ?? 0) + 1);
         const denied = authorize(match.route.policy, principal, remoteIp);
         if (denied) return reply(denied);
       }
@@ -284,7 +312,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         restart: () => {
           restarts++;
         },
-        namedConfiguration: (key) => (key.toLowerCase() === 'network' ? network : undefined),
+        namedConfiguration: (key) => (key.toLowerCase() === 'network' ? network : admin.named.get(key.toLowerCase())),
+        admin,
       };
       return reply(match.route.handle(ctx));
     } catch (e) {
@@ -402,6 +431,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     requests,
     network,
+    admin,
+    reached: (route) => reached.get(route) ?? 0,
     get restarts() {
       return restarts;
     },

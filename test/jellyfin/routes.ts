@@ -10,6 +10,7 @@ import {
   authenticationResultDto,
   deviceInfoDto,
   publicSystemInfo,
+  type PluginInfoDto,
   queryResult,
   quickConnectResultDto,
   sessionDto,
@@ -51,6 +52,25 @@ export interface RequestContext {
   restart(): void;
   /** IConfigurationManager.GetConfiguration(key): a named configuration ("network"), or undefined. */
   namedConfiguration(key: string): unknown;
+  /** The administrator's side of the server: configuration, plugins, packages, libraries, backups. */
+  admin: AdminState;
+}
+
+/** What the admin routes change (the tests read it back to see that a change did or did not happen). */
+export interface AdminState {
+  server: Record<string, unknown>;
+  /** Named configuration stores other than "network" (which lives in the emulator's own object). */
+  named: Map<string, Record<string, unknown>>;
+  plugins: PluginInfoDto[];
+  /** Packages the repositories offer: name → versions. */
+  packages: Map<string, string[]>;
+  /** `{name} {version}` of every InstallPackage carried out. */
+  installed: string[];
+  libraries: Array<{ Name: string; CollectionType?: string; Locations: string[] }>;
+  /** Backup archives that exist (file names) and the restores scheduled. */
+  backups: string[];
+  restores: string[];
+  shutdowns: number;
 }
 
 export interface Route {
@@ -562,6 +582,124 @@ export const routes: Route[] = [
     policy: 'elevated',
     handle: (ctx) => {
       ctx.st.apiKeys.delete(ctx.params['key'] ?? '');
+      return emptyReply(204);
+    },
+  },
+
+  // ----- ConfigurationController ([Route("System")], class [Authorize]) -----
+  {
+    // GetConfiguration: [Authorize] (any user).
+    methods: ['GET'],
+    template: 'System/Configuration',
+    policy: 'default',
+    handle: (ctx) => json(ctx, ctx.admin.server),
+  },
+  {
+    // UpdateConfiguration: RequiresElevation; the whole configuration is replaced (ReplaceConfiguration) → 204.
+    methods: ['POST'],
+    template: 'System/Configuration',
+    policy: 'elevated',
+    handle: (ctx) =>
+      withBody(ctx, (body) => {
+        for (const k of Object.keys(ctx.admin.server)) delete ctx.admin.server[k];
+        Object.assign(ctx.admin.server, body);
+        return emptyReply(204);
+      }),
+  },
+  {
+    // UpdateNamedConfiguration: RequiresElevation; the raw JsonDocument is deserialised with JsonDefaults
+    // (names case-SENSITIVE: unknown properties are ignored). An unknown key: GetConfigurationType throws (500).
+    methods: ['POST'],
+    template: 'System/Configuration/{key}',
+    policy: 'elevated',
+    handle: (ctx) => {
+      const key = (ctx.params['key'] ?? '').toLowerCase();
+      const current = ctx.namedConfiguration(key) as Record<string, unknown> | undefined;
+      if (current === undefined) throw new DotnetException('ResourceNotFound', `Configuration with key ${key} not found.`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(ctx.body.toString('utf8'));
+      } catch {
+        return problemReply(400, { $: ['The JSON value could not be converted.'] });
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return problemReply(400, { $: ['The JSON value could not be converted.'] });
+      for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) if (Object.hasOwn(current, k)) current[k] = v;
+      return emptyReply(204);
+    },
+  },
+
+  // ----- PluginsController, PackageController (class RequiresElevation) -----
+  {
+    methods: ['GET'],
+    template: 'Plugins',
+    policy: 'elevated',
+    handle: (ctx) => json(ctx, ctx.admin.plugins),
+  },
+  {
+    // InstallPackage: no body → 204; 404 when no repository has the package (or that version).
+    methods: ['POST'],
+    template: 'Packages/Installed/{name}',
+    policy: 'elevated',
+    handle: (ctx) => {
+      const name = ctx.params['name'] ?? '';
+      const versions = [...ctx.admin.packages].find(([n]) => equalsIgnoreCase(n, name))?.[1];
+      const version = queryParam(ctx, 'version');
+      if (!versions || (version !== undefined && !versions.includes(version))) return json(ctx, 'Package not found.', 404);
+      ctx.admin.installed.push(`${name} ${version ?? versions.at(-1)}`);
+      return emptyReply(204);
+    },
+  },
+
+  // ----- SystemController -----
+  {
+    methods: ['POST'],
+    template: 'System/Shutdown',
+    policy: 'elevated',
+    handle: (ctx) => {
+      ctx.admin.shutdowns++;
+      return emptyReply(204);
+    },
+  },
+
+  // ----- BackupController (10.11, class RequiresElevation) -----
+  {
+    // StartRestoreBackup: body {ArchiveFileName} ([BindRequired]); the file name only (Path.GetFileName)
+    // under the backup folder; 404 when it does not exist; else the restore is scheduled (and the server restarts).
+    methods: ['POST'],
+    template: 'Backup/Restore',
+    policy: 'elevated',
+    versions: ['10.11', '12.0'],
+    handle: (ctx) =>
+      withBody(ctx, (body) => {
+        const file = stringProp(body, 'ArchiveFileName');
+        if (file === undefined) return required('ArchiveFileName');
+        const name = file.split(/[\\/]/).at(-1) ?? '';
+        if (!ctx.admin.backups.includes(name)) return problemReply(404);
+        ctx.admin.restores.push(name);
+        ctx.restart();
+        return emptyReply(204);
+      }),
+  },
+
+  // ----- LibraryStructureController ([Route("Library/VirtualFolders")], FirstTimeSetupOrElevated) -----
+  {
+    methods: ['GET'],
+    template: 'Library/VirtualFolders',
+    policy: 'elevated', // the wizard is complete here: an administrator
+    handle: (ctx) => json(ctx, ctx.admin.libraries),
+  },
+  {
+    // AddVirtualFolder: ?name=&collectionType=&paths=a,b → 204; a duplicate name is an ArgumentException (400).
+    methods: ['POST'],
+    template: 'Library/VirtualFolders',
+    policy: 'elevated',
+    handle: (ctx) => {
+      const name = queryParam(ctx, 'name');
+      if (name === undefined || name.trim() === '') throw new DotnetException('Argument', 'The name of the library is required.');
+      if (ctx.admin.libraries.some((l) => equalsIgnoreCase(l.Name, name))) throw new DotnetException('Argument', 'There is already a media library with the name ' + name + '.');
+      const paths = queryValues(ctx.query, 'paths').flatMap((p) => p.split(',')).filter(Boolean);
+      const collectionType = queryParam(ctx, 'collectionType');
+      ctx.admin.libraries.push({ Name: name, ...(collectionType ? { CollectionType: collectionType } : {}), Locations: paths });
       return emptyReply(204);
     },
   },

@@ -4,6 +4,7 @@
  * the credential reader, the client-address walk, a token gate on a real SQLite registry and API key cache.
  * The guard is reduced to its one question (is this address banned); bans themselves are tested elsewhere.
  */
+import { isAdminRoute } from '../../server/stepup/admin-actions.ts';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -75,6 +76,7 @@ beforeAll(async () => {
       guard: { refusal: (client) => (banned.has(client.ip) ? ({ scope: 'address' } as unknown as Ban) : undefined) },
       paths: createPathNormalizer({ baseUrl: '/jellyfin' }),
       intercepted: tables,
+      adminAction: isAdminRoute,
       gate,
       proxy: {
         forward(req, res, info) {

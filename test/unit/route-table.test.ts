@@ -120,6 +120,15 @@ describe('the route table', () => {
       'DELETE /Me/Email': ['session', 'stepUp(RemoveEmail)'],
       'POST /Me/Phones/Options': ['session', 'stepUp(AddPhone)'],
       'DELETE /Me/Phones/:phoneId': ['session', 'stepUp(RemovePhone)'],
+      // the gateway's own administrator actions (asked at their StepUpLevel: server/stepup/admin-actions.ts)
+      'PUT /Users/:id': ['admin', 'stepUp(ChangeUserFactors)'],
+      'POST /Users/:id/ResetTOTP': ['admin', 'stepUp(ResetUserTOTP)'],
+      'DELETE /Bans/:id': ['admin', 'stepUp(LiftBan)'],
+      'DELETE /Bans': ['admin', 'stepUp(LiftAllBans)'],
+      'PUT /Users/:id/AllowedIPs': ['admin', 'stepUp(SetUserAllowedIPs)'],
+      'GET /PendingPairs': ['feature(pairing)', 'admin', 'stepUp(ViewPendingPairings)'],
+      'POST /ApprovePair': ['feature(pairing)', 'admin', 'stepUp(ApprovePairing)'],
+      'POST /DenyPair': ['feature(pairing)', 'admin', 'stepUp(DenyPairing)'],
       'POST /Configuration': ['admin', 'stepUp(ChangeGatewaySettings)'],
     });
   });
@@ -129,7 +138,7 @@ describe('the route table', () => {
     expect(pairingRoutes).toHaveLength(15);
     expect(guardsOf('GET /Me/PairedDevices')).toEqual(['session']);
     // The feature is checked first: a switched-off pairing answers 404 even to a stranger.
-    expect(guardsOf('POST /ApprovePair')).toEqual(['feature(pairing)', 'admin']);
+    expect(guardsOf('POST /ApprovePair')).toEqual(['feature(pairing)', 'admin', 'stepUp(ApprovePairing)']);
   });
 });
 
