@@ -110,6 +110,10 @@ describe('the settings console', () => {
     const restartKey = v.keys.find((k) => k.restartRequired && !k.readOnly)!;
     expect(await card(restartKey.key).getByText('needs a restart').count()).toBe(1);
     await shot(p(), 'phone');
+    // The group buttons bring a group into view, and the focus with it.
+    await p().getByRole('navigation', { name: 'Setting groups' }).getByRole('button', { name: CONFIG_GROUP_LABELS.audit }).click();
+    expect(await p().evaluate(() => document.activeElement?.id)).toBe('group-audit');
+    expect(p().url()).toMatch(/#\/admin\/settings$/);
   });
 
   it('a key set by the environment is shown, disabled, with the reason', async () => {
@@ -326,6 +330,21 @@ describe('the settings console', () => {
     expect(readFileSync(world.configFile, 'utf8')).toMatch(/^PushWindowSeconds: 60$/m);
     await p().getByRole('button', { name: 'Undo all' }).click();
     expect(await p().getByLabel('PushWindowSeconds').inputValue()).toBe('60');
+  });
+
+  it('within StepUpWindowSeconds a second save is not asked again: the app sends the grant it has', async () => {
+    await p().getByLabel('PushWindowSeconds').fill('90');
+    await save();
+    const dialog = p().getByTestId('step-up');
+    await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    await expect.poll(() => readFileSync(world.configFile, 'utf8')).toMatch(/^PushWindowSeconds: 90$/m);
+    // Right away (the window is 30 seconds): saved without a question.
+    await p().getByLabel('PushWindowSeconds').fill('120');
+    await p().getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => readFileSync(world.configFile, 'utf8')).toMatch(/^PushWindowSeconds: 120$/m);
+    await p().getByTestId('saved').waitFor();
+    expect(await dialog.count()).toBe(0);
   });
 
   it('is not there for a household member (neither the page nor the gateway\'s answer)', async () => {

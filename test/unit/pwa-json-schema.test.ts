@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { canonical, check, emptyValue, kindOf, linesOf, numberFromText, pathMatches, sentence, unwrapNullable, type JsonSchema } from '../../pwa/app/lib/json-schema.ts';
 import { configSchema } from '../../server/config/schema.ts';
+import { hrefOf, parseHash } from '../../pwa/app/lib/routes.ts';
 
 /**
  * The settings console's checker (pwa/app/lib/json-schema.ts), run against the JSON Schema the gateway
@@ -119,3 +120,9 @@ describe('helpers', () => {
   });
 });
 
+describe('the console\'s place', () => {
+  it('is the Admin area\'s settings tab, #/admin/settings', () => {
+    expect(hrefOf({ page: 'admin', tab: 'settings' })).toBe('#/admin/settings');
+    expect(parseHash('#/admin/settings')).toEqual({ page: 'admin', tab: 'settings' });
+  });
+});
