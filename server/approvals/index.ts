@@ -125,7 +125,16 @@ export class Approvals {
     this.budget = new PushBudget(
       this.store,
       clock,
-      { enabled: config.PushEnabled, maxPerWindow: config.PushMaxPerWindow, windowMs: config.PushWindowSeconds * 1000 },
+      {
+        enabled: config.PushEnabled,
+        // Read at each push (getters): an administrator's change applies without a restart.
+        get maxPerWindow() {
+          return config.PushMaxPerWindow;
+        },
+        get windowMs() {
+          return config.PushWindowSeconds * 1000;
+        },
+      },
       (ip) => deps.guard.isAddressBanned(ip),
     );
     this.holds = new AccountHolds(db, this.store, clock, config.ReportsBeforeHold);

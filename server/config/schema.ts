@@ -246,27 +246,33 @@ export const configSchema = z
     // ── The guard: brute force, network rules, impossible travel, breach check (server/guard) ──
     BruteForceEnabled: setting(z.boolean().default(true), {
       group: 'guard',
+      live: true,
       description: 'Count failed attempts and ban addresses / lock user names that reach MaxFailedAttempts.',
     }),
     MaxFailedAttempts: setting(z.number().int().min(1).max(1000).default(5), {
       group: 'guard',
+      live: true,
       description: 'Failures within FailureWindowSeconds, per address (IPv6 by /64), per user name and per both, before a ban.',
     }),
     CodeFailuresPerAddress: setting(z.number().int().min(1).max(10_000).default(20), {
       group: 'guard',
+      live: true,
       description:
         "Wrong second-factor codes (authenticator, e-mail, recovery) within FailureWindowSeconds that ban an address. Higher than MaxFailedAttempts: a household shares one address, and one person's typos are met by the challenge's own limit (5) and that user's code lock (10), not by banning everyone.",
     }),
     FailureWindowSeconds: setting(z.number().int().min(10).max(86_400).default(900), {
       group: 'guard',
+      live: true,
       description: 'The sliding window those failures are counted in, in seconds.',
     }),
     LockoutDuration: setting(z.number().int().min(1).max(2_592_000).default(900), {
       group: 'guard',
+      live: true,
       description: 'Seconds the first ban lasts; each further ban of the same subject lasts twice as long as the one before.',
     }),
     PermanentBanThreshold: setting(z.number().int().min(0).max(100_000).default(20), {
       group: 'guard',
+      live: true,
       description: 'Failures in total (across bans) after which a ban is permanent until an admin lifts it; 0 = never permanent.',
     }),
     LANBypassEnabled: setting(z.boolean().default(false), {
@@ -358,10 +364,12 @@ export const configSchema = z
     }),
     PushMaxPerWindow: setting(z.number().int().min(1).max(100).default(3), {
       group: 'approvals',
+      live: true,
       description: 'Most approval pushes per user within PushWindowSeconds (push-fatigue limit); later ones are not sent.',
     }),
     PushWindowSeconds: setting(z.number().int().min(60).max(86_400).default(600), {
       group: 'approvals',
+      live: true,
       description: 'The push-fatigue window, in seconds. Within it each further push also waits twice as long as the one before (15 s, 30 s…).',
     }),
     ReportBansAddress: setting(z.boolean().default(true), {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { ConfigKey, ConfigSource, ConfigurationSaved, ConfigurationView } from '../../shared/api/configuration.ts';
 import type { AuditSink } from '../audit/event.ts';
@@ -15,7 +16,6 @@ import {
 } from './index.ts';
 import { CONFIG_KEYS, configSchema, settingMeta, type Config, type ConfigKeyName } from './schema.ts';
 import { changeYaml, writeFileAtomic } from './yaml-file.ts';
-import { parse as parseYaml } from 'yaml';
 
 /**
  * The gateway's own settings as an administrator sees and changes them (GET/POST Configuration,
@@ -305,6 +305,11 @@ export class Settings {
     const checked = checkConfig(input);
     if (!checked.ok) throw refused(checked.problems, named);
     const combined = combinationProblems(checked.config);
+    // The one file a setting names: the start-up opens it, so it must be there.
+    const geo = checked.config.GeoIPDatabasePath;
+    if (named.includes('GeoIPDatabasePath') && geo && !existsSync(geo)) {
+      combined.push({ key: 'GeoIPDatabasePath', path: 'GeoIPDatabasePath', message: `there is no file ${geo} on the server` });
+    }
     if (combined.length) throw refused(combined, named);
     return { text, fileValues, changes, config: checked.config };
   }

@@ -6,7 +6,8 @@ import { isMap, isNode, isPair, isScalar, isSeq, parseDocument, type Document, t
 /**
  * Changing the admin's YAML file without losing what they wrote around the values: comments, key order,
  * quoting and blank lines stay (the `yaml` package's Document API). Only the nodes whose value changes are
- * touched, so a comment inside a list or on a line that did not change survives too.
+ * touched, so a comment inside a list or on a line that did not change survives too. Only spacing is
+ * normalised (one space before a trailing comment).
  */
 
 type Path = (string | number)[];
@@ -25,7 +26,11 @@ function removeItem(collection: YAMLMap | YAMLSeq, index: number): void {
   if (!before) return;
   const next = collection.items[index];
   const target = isPair(next) ? next.key : next;
-  if (isNode(target)) target.commentBefore = target.commentBefore ? `${before}\n${target.commentBefore}` : before;
+  if (!isNode(target)) return;
+  // A blank line that set the next item apart now sets it apart from the moved comment.
+  const gap = target.spaceBefore ? '\n' : '';
+  target.commentBefore = target.commentBefore ? `${before}\n${gap}${target.commentBefore}` : `${before}${gap}`;
+  target.spaceBefore = isNode(head) ? head.spaceBefore : undefined;
 }
 
 const keyOf = (item: unknown): unknown => (isPair(item) ? (isScalar(item.key) ? item.key.value : item.key) : undefined);
@@ -73,7 +78,7 @@ export function changeYaml(text: string, changes: Record<string, unknown>): stri
       if (i >= 0) removeItem(top, i);
     } else merge(doc, [key], value);
   }
-  return doc.toString({ lineWidth: 0 });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }
 
 /**

@@ -76,10 +76,21 @@ export class Guard {
     breach: BreachChecker | undefined,
   ) {
     const c = deps.config;
+    // The limits are read from the configuration at each attempt (getters), so an administrator's change
+    // (POST Configuration) applies to the next one without a restart.
     this.bans = new BanList(
       deps.db,
       deps.clock,
-      { lockoutMs: c.LockoutDuration * 1000, permanentThreshold: c.PermanentBanThreshold, memoryMs: BAN_MEMORY_MS, maxInMemory: MAX_BANS_IN_MEMORY },
+      {
+        get lockoutMs() {
+          return c.LockoutDuration * 1000;
+        },
+        get permanentThreshold() {
+          return c.PermanentBanThreshold;
+        },
+        memoryMs: BAN_MEMORY_MS,
+        maxInMemory: MAX_BANS_IN_MEMORY,
+      },
       (m, e) => deps.log.error(m, e),
     );
     this.devices = new KnownDevices(deps.db, deps.clock, deps.hmacKey);
@@ -87,10 +98,18 @@ export class Guard {
       this.bans,
       deps.clock,
       {
-        enabled: c.BruteForceEnabled,
-        maxFailures: c.MaxFailedAttempts,
-        codeFailuresPerAddress: c.CodeFailuresPerAddress,
-        windowMs: c.FailureWindowSeconds * 1000,
+        get enabled() {
+          return c.BruteForceEnabled;
+        },
+        get maxFailures() {
+          return c.MaxFailedAttempts;
+        },
+        get codeFailuresPerAddress() {
+          return c.CodeFailuresPerAddress;
+        },
+        get windowMs() {
+          return c.FailureWindowSeconds * 1000;
+        },
         maxCounters: MAX_COUNTERS,
       },
       { onBan: (ban, kind, who) => this.onBan(ban, kind, who), resolveUserId: (name) => this.devices.userIdByName(name) },

@@ -43,7 +43,11 @@ export const ConfigKeySchema = z.object({
   group: z.enum(CONFIG_GROUPS),
   /** What it does, from the schema (one place for the words). */
   description: z.string(),
-  /** The effective value; for a secret always null (see `isSet`). Unset optional keys: null. */
+  /**
+   * The effective value: what the gateway runs with, or, for a key in `pendingRestart`, what it will run
+   * with after its restart. For a secret always null (see `isSet`); secret fields inside (`secretPaths`)
+   * null too. Unset optional keys: null.
+   */
   value: z.unknown(),
   source: ConfigSourceSchema,
   /** A secret (API key, metrics token): write-only, never shown. The value is null; `isSet` says whether
@@ -58,11 +62,15 @@ export const ConfigKeySchema = z.object({
   secretPaths: z.array(z.string()),
   /** Whether a secret (or an optional key) has a value at all. */
   isSet: z.boolean(),
-  /** Set by an environment variable (or `${NAME}` in the file): not editable here. */
+  /**
+   * Set by an environment variable, or taken from one by `${NAME}` in the file: not editable here
+   * (a POST naming it answers 409 `read_only_setting`). A `${NAME}` inside a secret field (an OIDC
+   * ClientSecret) does not make the key read-only: that field is kept as written when posted null.
+   */
   readOnly: z.boolean(),
   /** Why it is read-only, in words (null when editable). */
   readOnlyReason: z.string().nullable(),
-  /** A change takes effect only after the gateway restarts. */
+  /** A change takes effect only after the gateway restarts (false: applied at once). */
   restartRequired: z.boolean(),
   /** The value's JSON Schema (type, enum, minimum, maximum, items, properties…), for checking before submit. */
   schema: z.record(z.string(), z.unknown()),
@@ -79,10 +87,27 @@ export const ConfigurationViewSchema = z.object({
 export type ConfigurationView = z.infer<typeof ConfigurationViewSchema>;
 
 export const ConfigurationUpdateSchema = z.object({
-  /** Key → new value. null: back to the default (the key is removed from the file). Keys not named keep their value. */
+  /**
+   * Key → new value; send only the keys that change. null: back to the default (the key is removed from
+   * the file). Keys not named keep their value. A whole value replaces the old one, except its secret
+   * fields (`secretPaths`) left null or out, which keep theirs. Unknown keys: 400 naming them.
+   */
   values: z.record(z.string().min(1).max(100), z.unknown()).refine((v) => Object.keys(v).length > 0, 'name at least one key'),
 });
 export type ConfigurationUpdate = z.infer<typeof ConfigurationUpdateSchema>;
+
+/**
+ * The `detail` of a refused POST. 400 `invalid_configuration`: `key` (the top-level key to point at),
+ * `path` ("SMTP.Host", "OIDCProviders.0.ClientSecret") and every `problems` found, or for unknown keys
+ * `keys`. 409 `read_only_setting`: `key`. The message names the key too.
+ */
+export const ConfigurationRefusalDetailSchema = z.object({
+  key: z.string(),
+  path: z.string().optional(),
+  keys: z.array(z.string()).optional(),
+  problems: z.array(z.object({ key: z.string(), path: z.string(), message: z.string() })).optional(),
+});
+export type ConfigurationRefusalDetail = z.infer<typeof ConfigurationRefusalDetailSchema>;
 
 export const ConfigurationSavedSchema = z.object({
   /** Keys that changed and already took effect. */
