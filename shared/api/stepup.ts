@@ -39,6 +39,12 @@ import { z } from 'zod';
  *   GET  StepUp/{stepUpId}                      → StepUpStatus (the session that asked only)
  * A grant belongs to THIS session token, is spent once, and lives 2 minutes (a phone approval: until the
  * approval expires, then 2 minutes once approved).
+ *
+ * ADMINISTRATOR ACTIONS (GATEWAY_ADMIN_ACTIONS, JELLYFIN_ADMIN_ACTIONS; which routes and at which
+ * StepUpLevel: server/stepup/admin-actions.ts) answer the same 401, with `label` naming the target ("Make
+ * bob an administrator") and `target` what the grant must be asked for. Their grants live
+ * StepUpWindowSeconds and serve the same session, action and target again within that time, except the
+ * single-use ones (MakeAdministrator, CreateApiKey, InstallPlugin, RestoreBackup).
  * Errors: 401 `invalid_code` (a wrong code, password or passkey); 429 `too_many_attempts` (this session or
  * address made too many wrong tries). Every refused proof counts against the session (signed out at
  * MaxFailedAttempts) and its address — never against the user's name everywhere or the user's wrong-code

@@ -22,7 +22,8 @@ let tvApproval = '';
 beforeAll(async () => {
   // An offline GeoIP database that places the TV's (loopback) address in Paris: the approval shows it.
   const geo = writeMmdb(path.join(tempDir('jellyguard-geo-'), 'city.mmdb'), [{ cidr: `${TV_IP}/32`, data: cityRecord('Paris', 'FR', 48.8566, 2.3522, 10) }]);
-  w = await startWorld({ config: { GeoIPDatabasePath: geo } });
+  // StepUpLevel None: this file is about the admin endpoints themselves; their fresh proof is tested in stepup-admin.test.ts.
+  w = await startWorld({ config: { GeoIPDatabasePath: geo, StepUpLevel: 'None' } });
   alice = await enrollPhone(w, 'alice', 'alice-pw');
   bob = await enrollPhone(w, 'bob', 'bob-pw');
   const login = sdkLogin(tv(w, 'roku-den'), 'alice', 'alice-pw');

@@ -48,7 +48,8 @@ describe('admin endpoints', () => {
         { name: 'bob', password: 'bob-pw' },
       ],
     });
-    gw = await startGateway({ upstreamUrl: jf.url, clock, config: { JellyfinApiKey: jf.createApiKey('jellyguard') } });
+    // StepUpLevel None: this file is about the admin endpoints themselves; their fresh proof is tested in stepup-admin.test.ts.
+    gw = await startGateway({ upstreamUrl: jf.url, clock, config: { JellyfinApiKey: jf.createApiKey('jellyguard'), StepUpLevel: 'None' } });
     tapAudit(gw, audit);
     gw.gateway.services.guard.addNotifier({ notifyUser: (userId, notice) => notices.push({ userId, notice }), alertAdmins: () => {} });
     adminToken = await login200(gw, 'admin', 'admin-pw', 'admin-web');

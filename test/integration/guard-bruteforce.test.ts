@@ -29,7 +29,8 @@ beforeAll(async () => {
     loginAttemptsBeforeLockout: 8,
   });
   clock = new ManualClock();
-  gw = await startGateway({ upstreamUrl: jf.url, clock, config: { JellyfinApiKey: jf.createApiKey('jellyguard'), MaxFailedAttempts: 5, LockoutDuration: 900 } });
+  // StepUpLevel None: this file is about the admin endpoints themselves; their fresh proof is tested in stepup-admin.test.ts.
+  gw = await startGateway({ upstreamUrl: jf.url, clock, config: { JellyfinApiKey: jf.createApiKey('jellyguard'), MaxFailedAttempts: 5, LockoutDuration: 900, StepUpLevel: 'None' } });
   adminToken = tokenOf(await login(gw.url, 'root', 'root-pw', { from: '127.0.0.250', deviceId: 'root-laptop' }));
 });
 
@@ -195,7 +196,7 @@ describe('bans', () => {
     for (let i = 0; i < 5; i++) await login(gw.url, `nobody-${i}`, 'x', { from });
     expect((await raw(gw.url, '/System/Info/Public', { from })).status).toBe(429);
     await gw.stop();
-    gw = await startGateway({ upstreamUrl: jf.url, clock, dataDir: gw.dataDir, keys: gw.keys, config: { JellyfinApiKey: gw.config.JellyfinApiKey, MaxFailedAttempts: 5, LockoutDuration: 900 } });
+    gw = await startGateway({ upstreamUrl: jf.url, clock, dataDir: gw.dataDir, keys: gw.keys, config: { JellyfinApiKey: gw.config.JellyfinApiKey, MaxFailedAttempts: 5, LockoutDuration: 900, StepUpLevel: 'None' } });
     expect((await raw(gw.url, '/System/Info/Public', { from })).status).toBe(429);
     expect((await raw(gw.url, '/System/Info/Public', { from: '127.0.0.51' })).status).toBe(200);
   });

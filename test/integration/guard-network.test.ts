@@ -13,7 +13,8 @@ let apiKey: string;
 const gateways: TestGateway[] = [];
 
 async function gateway(config: Partial<ConfigInput>): Promise<TestGateway> {
-  const gw = await startGateway({ upstreamUrl: jf.url, config: { JellyfinApiKey: apiKey, ...config } });
+  // StepUpLevel None: this file is about the admin endpoints themselves; their fresh proof is tested in stepup-admin.test.ts.
+  const gw = await startGateway({ upstreamUrl: jf.url, config: { JellyfinApiKey: apiKey, StepUpLevel: 'None', ...config } });
   gateways.push(gw);
   return gw;
 }

@@ -70,7 +70,8 @@ beforeAll(async () => {
       { name: 'alice', password: 'alice-pw' }, // TOTP
     ],
   });
-  gw = await startGateway({ upstreamUrl: jf.url, clock, config: { JellyfinApiKey: jf.createApiKey('jellyguard'), MaxFailedAttempts: 100 } });
+  // StepUpLevel None: this file is about the admin endpoints themselves; their fresh proof is tested in stepup-admin.test.ts.
+  gw = await startGateway({ upstreamUrl: jf.url, clock, config: { JellyfinApiKey: jf.createApiKey('jellyguard'), MaxFailedAttempts: 100, StepUpLevel: 'None' } });
   tapAudit(gw, audit);
   adminToken = await signIn(gw, 'admin', 'admin-pw', 'admin-web');
   bobToken = await signIn(gw, 'bob', 'bob-pw', 'bob-web');
@@ -320,7 +321,7 @@ describe('restart and configuration', () => {
     const r = await pairDevice('Restart Box', 'restart-1');
     expect((await api(gw, 'POST', '/JellyfinSecurity/ApprovePair', { token: adminToken, deviceId: 'admin-web', body: { PairingCode: r.json.pairingCode, UserId: jf.user('bob').id } })).status).toBe(200);
     await gw.stop();
-    gw = await startGateway({ upstreamUrl: jf.url, clock, dataDir: gw.dataDir, keys: gw.keys, config: { JellyfinApiKey: gw.config.JellyfinApiKey, MaxFailedAttempts: 100 } });
+    gw = await startGateway({ upstreamUrl: jf.url, clock, dataDir: gw.dataDir, keys: gw.keys, config: { JellyfinApiKey: gw.config.JellyfinApiKey, MaxFailedAttempts: 100, StepUpLevel: 'None' } });
     clock.advance(2000);
     const got = await check(r.json.pairingCode);
     expect(got.json.status).toBe('approved');

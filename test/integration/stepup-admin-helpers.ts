@@ -70,7 +70,7 @@ export const dashed = (id: string) => `${id.slice(0, 8)}-${id.slice(8, 12)}-${id
 /**
  * The spellings of one path Jellyfin routes to the same action (JELLYFIN.md §2 and §9): case, a trailing
  * slash, repeated slashes, /emby and /mediabrowser, a percent-encoded letter (once and twice), dot
- * segments, a GUID in D form and upper case. `path` is without the BaseUrl; the query is kept.
+ * segments, `;params`, a GUID in D and B form. `path` is without the BaseUrl; the query is kept.
  */
 export function variantsOf(base: string, pathAndQuery: string): string[] {
   const q = pathAndQuery.indexOf('?');
@@ -100,6 +100,7 @@ export function variantsOf(base: string, pathAndQuery: string): string[] {
     encLetter(true),
     '/x/..' + path,
     '/.' + path,
+    path + ';x=1', // ASP.NET has no path parameters: a different path, which Jellyfin routes elsewhere or not at all
   ];
   if (segs.some((s) => guid.test(s))) {
     out.push('/' + segs.map((s) => (guid.test(s) ? dashed(s) : s)).join('/'));
