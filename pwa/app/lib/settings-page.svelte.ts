@@ -3,7 +3,7 @@
  * admin's edits (drafts), what is wrong with them (checked with each key's JSON Schema before sending),
  * and saving only the changed keys behind the step-up prompt. The page (pages/Settings.svelte) renders it.
  */
-import { CONFIG_GROUPS, type ConfigGroup, type ConfigKey, type ConfigurationView } from '../../../shared/api/configuration.ts';
+import { CONFIG_GROUPS, ConfigurationRefusalDetailSchema, type ConfigGroup, type ConfigKey, type ConfigurationView } from '../../../shared/api/configuration.ts';
 import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
 import { ApiError, call } from './api.ts';
 import { messageOf } from './handle-error.ts';
@@ -174,15 +174,13 @@ export class SettingsPage {
         this.saveError = 'Not saved: the change was not confirmed.';
         return null;
       }
-      // The gateway names the key it refused (detail.key), and may list every problem (detail.problems).
-      const detail = err instanceof ApiError ? (err.body.detail as { key?: unknown; problems?: unknown } | undefined) : undefined;
-      const key = typeof detail?.key === 'string' ? detail.key : null;
+      // The gateway names the key it refused (detail.key) and lists every problem it found (detail.problems).
+      const detail = err instanceof ApiError ? ConfigurationRefusalDetailSchema.safeParse(err.body.detail) : null;
+      const key = detail?.success ? detail.data.key : null;
       if (key && this.keyOf(key)) {
-        const listed = Array.isArray(detail?.problems) ? (detail.problems as Array<{ key?: unknown; path?: unknown; message?: unknown }>) : [];
-        for (const p of listed) {
-          if (typeof p.key !== 'string' || typeof p.message !== 'string' || !this.keyOf(p.key) || p.key === key) continue;
-          const where = typeof p.path === 'string' && p.path !== p.key ? `${p.path}: ` : '';
-          this.serverErrors[p.key] = sentence(`${where}${p.message}`);
+        for (const p of detail?.data?.problems ?? []) {
+          if (!this.keyOf(p.key) || p.key === key) continue;
+          this.serverErrors[p.key] = sentence(`${p.path !== p.key ? `${p.path}: ` : ''}${p.message}`);
         }
         this.serverErrors[key] = err instanceof ApiError && err.message ? err.message : messageOf(err);
         this.saveError = 'The gateway refused a setting: nothing was changed.';
