@@ -1,20 +1,28 @@
-import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
 import { canonical, check, emptyValue, kindOf, linesOf, numberFromText, pathMatches, sentence, unwrapNullable, type JsonSchema } from '../../pwa/app/lib/json-schema.ts';
-import { configSchema } from '../../server/config/schema.ts';
 import { hrefOf, parseHash } from '../../pwa/app/lib/routes.ts';
+import { nullAuditSink } from '../../server/audit/event.ts';
+import { parseConfig } from '../../server/config/index.ts';
+import { Settings } from '../../server/config/settings.ts';
+import { tempDir } from '../helpers/gateway.ts';
 
 /**
- * The settings console's checker (pwa/app/lib/json-schema.ts), run against the JSON Schema the gateway
- * makes from its own config schema, so what the console refuses before sending is what the server would.
+ * The settings console's checker (pwa/app/lib/json-schema.ts), run against the JSON Schemas the gateway
+ * itself sends in GET Configuration (server/config/settings.ts over the one config schema), so what the
+ * console refuses before sending is what the server would.
  */
-const ALL = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as { properties: Record<string, JsonSchema> };
+const dir = tempDir('jellyguard-schema-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const VIEW = new Settings({ config: parseConfig({}), dataDir: dir, audit: nullAuditSink }).view();
+const ALL = { properties: Object.fromEntries(VIEW.keys.map((k) => [k.key, k.schema as JsonSchema])) };
 const key = (k: string) => ALL.properties[k]!;
 const messages = (s: JsonSchema, v: unknown, opts = {}) => check(s, v, opts).map((p) => `${p.path}: ${p.message}`);
 
 describe('check', () => {
-  it('accepts every default of the real config schema', () => {
+  it('accepts every default, and every value the gateway shows, of the real configuration', () => {
     for (const [k, s] of Object.entries(ALL.properties)) if (s.default !== undefined) expect(check(s, s.default), k).toEqual([]);
+    for (const k of VIEW.keys) if (k.value !== null) expect(check(k.schema as JsonSchema, k.value, { secretPaths: k.secretPaths }), k.key).toEqual([]);
   });
 
   it('integers: type, minimum and maximum in words', () => {
