@@ -125,6 +125,8 @@ describe('the settings console', () => {
     const reason = (await view()).keys.find((k) => k.key === 'Host')!.readOnlyReason!;
     expect(reason).toBeTruthy();
     expect(await host.innerText()).toContain(reason);
+    // …and read with the field by a screen reader.
+    expect((await p().getByLabel('Host', { exact: true }).getAttribute('aria-describedby'))?.split(' ')).toContain('setting-Host-readonly');
   });
 
   it('a secret is never shown: "set — type to replace"', async () => {
