@@ -28,7 +28,7 @@ export type Guard =
   | { kind: 'session' }
   /** A session whose user is a Jellyfin administrator right now. */
   | { kind: 'admin' }
-  /** A fresh proof for this action (and target), spent once; needs a session guard before it. */
+  /** A fresh proof for this action (and target) at its StepUpLevel; needs a session guard before it. */
   | { kind: 'stepUp'; action: StepUpAction; target?: (ctx: GatewayContext) => string | null }
   | { kind: 'feature'; feature: Feature };
 

@@ -144,6 +144,11 @@ export interface AdminRequest {
   body: Record<string, unknown> | undefined;
   /** The user the session belongs to (32 hex). */
   callerId: string;
+  /**
+   * The path's last segment as the client wrote it (decoded, case kept) when it is the normalized one
+   * in another case — for a name a person reads ("Playback Reporting", not "playback reporting").
+   */
+  lastSegment?: string;
   /** The target user's current policy at Jellyfin; undefined when it cannot be read. */
   userState(userId: string): Promise<{ isAdministrator: boolean; isDisabled: boolean } | undefined>;
 }
@@ -291,7 +296,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   { method: 'DELETE', pattern: '/auth/keys/{key}', route: 'DELETE /Auth/Keys/{key}', versions: 'both', target: 'path key (shown as a fingerprint, never the key)', actions: ['RevokeApiKey'], resolve: fixed('RevokeApiKey', p('key')) },
 
   // ── plugins and packages (PluginsController, PackageController) ──
-  { method: 'POST', pattern: '/packages/installed/{name}', route: 'POST /Packages/Installed/{name}?version=', versions: 'both', target: 'path name + query version', actions: ['InstallPlugin'], resolve: fixed('InstallPlugin', (r) => [text(r.params['name']), text(r.query('version')[0])].filter(Boolean).join(' ') || null) },
+  { method: 'POST', pattern: '/packages/installed/{name}', route: 'POST /Packages/Installed/{name}?version=', versions: 'both', target: 'path name + query version', actions: ['InstallPlugin'], resolve: fixed('InstallPlugin', (r) => [text(r.lastSegment ?? r.params['name']), text(r.query('version')[0])].filter(Boolean).join(' ') || null) },
   { method: 'DELETE', pattern: '/packages/installing/{id}', route: 'DELETE /Packages/Installing/{packageId}', versions: 'both', target: '—', actions: ['CancelPluginInstall'], resolve: fixed('CancelPluginInstall') },
   { method: 'POST', pattern: '/repositories', route: 'POST /Repositories', versions: 'both', target: '—', actions: ['ChangePluginRepositories'], resolve: fixed('ChangePluginRepositories') },
   { method: 'POST', pattern: '/plugins/{id}/{version}/enable', route: 'POST /Plugins/{pluginId}/{version}/Enable', versions: 'both', target: 'path pluginId', actions: ['EnablePlugin'], resolve: fixed('EnablePlugin', p('id')) },

@@ -159,6 +159,8 @@ export class AdminStepUp {
       if (this.deps.config.StepUpLevel === 'None') return next();
       const hit = findAdminRoute(ctx.method, ctx.state.route);
       if (hit === undefined) return next();
+      const proof = ctx.get(STEP_UP_HEADER) || undefined;
+      delete ctx.req.headers[STEP_UP_HEADER]; // the proof is ours: Jellyfin never sees it
       const session = ctx.state.session;
       if (!session) {
         if (ctx.state.apiKey) this.audit(ctx, 'stepup.apikey', { route: hit.row.route, action: hit.row.actions[0] });
@@ -177,6 +179,7 @@ export class AdminStepUp {
         body,
         callerId: session.userId,
         userState: (id) => this.userState(id, token),
+        lastSegment: lastSegmentAsWritten(ctx.path, ctx.state.route),
       };
       const resolved = await hit.row.resolve(req);
       if (resolved === null) return next();
@@ -193,7 +196,7 @@ export class AdminStepUp {
         this.audit(ctx, 'stepup.used', { action, method: 'created_user', target });
       } else {
         const label = await this.describe(action, target, token);
-        const proved = await this.deps.stepUp.check(actor, action, target, ctx.get(STEP_UP_HEADER) || undefined);
+        const proved = await this.deps.stepUp.check(actor, action, target, proof);
         if (!proved.ok) {
           ctx.status = 401;
           ctx.set('cache-control', 'no-store');
@@ -201,7 +204,6 @@ export class AdminStepUp {
           return;
         }
       }
-      delete ctx.req.headers[STEP_UP_HEADER]; // the proof is ours: Jellyfin never sees it
       await next();
       if (action === 'CreateUser' && ctx.status === 200) this.rememberCreated(ctx, session.tokenHash);
     };
@@ -214,6 +216,22 @@ export class AdminStepUp {
     const id = canonicalGuid(String(field(tryParseJson(text), 'Id') ?? ''));
     if (id) this.created.set(`${tokenHash}:${id}`, this.deps.clock.now() + this.deps.config.StepUpWindowSeconds * 1000);
   }
+}
+
+/** The raw path's last segment, decoded, when it is the normalized path's last segment in another case. */
+function lastSegmentAsWritten(rawPath: string, route: string): string | undefined {
+  const raw = rawPath.split(/[\\/]/).filter(Boolean).at(-1);
+  const normalized = route.slice(route.lastIndexOf('/') + 1);
+  if (raw === undefined) return undefined;
+  let decoded = raw;
+  for (let i = 0; i < 4 && decoded.includes('%'); i++) {
+    try {
+      decoded = decodeURIComponent(decoded);
+    } catch {
+      return undefined;
+    }
+  }
+  return decoded.toLowerCase() === normalized ? decoded : undefined;
 }
 
 /** A body the gate must read: JSON (an object), or nothing; anything else is refused before Jellyfin sees it. */

@@ -128,7 +128,9 @@ export type ProofCheck = { ok: true; method: string } | { ok: false; required: S
  * given by the session that performs them. Proofs: a TOTP code (in the action's own request, header
  * X-Jellyguard-StepUp, or exchanged first for a grant), a passkey assertion, an approval on the phone, a
  * recovery code, or — for an account with no factor — the password again. Each yields a grant bound to
- * THIS session token, this action and its target, spent once.
+ * THIS session token, this action and its target: spent once for a factor change, Quick Connect and the
+ * single-use administrator actions; reusable for the others until StepUpWindowSeconds run out
+ * (admin-actions.ts). Administrator actions are asked only at their StepUpLevel.
  *
  * Failures land on whoever made them: every refused proof counts against the session that sent it (signed
  * out at MaxFailedAttempts) and its address; wrong codes also against the name at that address, wrong

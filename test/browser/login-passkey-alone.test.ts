@@ -33,12 +33,13 @@ let carolPasskey: Credential;
 /** Each copy of the passkey starts above every counter the server has seen (a copy is not a clone). */
 let signCount = 1000;
 
-async function api(method: string, path: string, opts: { token?: string; body?: unknown } = {}) {
+async function api(method: string, path: string, opts: { token?: string; body?: unknown; stepUp?: string } = {}) {
   const res = await fetch(gw.url + path, {
     method,
     headers: {
       authorization: `MediaBrowser Client="Jellyguard Tests", Device="Node", DeviceId="passkey-alone-tests", Version="1.0.0"${opts.token ? `, Token="${opts.token}"` : ''}`,
       ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(opts.stepUp ? { 'x-jellyguard-stepup': opts.stepUp } : {}),
     },
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
   });
@@ -88,7 +89,11 @@ beforeAll(async () => {
   browser = await launchBrowser();
   const admin = (await api('POST', '/Users/AuthenticateByName', { body: { Username: 'admin', Pw: 'admin-pw' } })).json.AccessToken as string;
   expect((await api('POST', '/Users/AuthenticateByName', { body: { Username: 'carol', Pw: 'carol-pw' } })).status).toBe(200);
-  const require = await api('PUT', `/JellyfinSecurity/Users/${jf.user('carol').id}`, { token: admin, body: { requireSecondFactor: true } });
+  // Changing another user's factors is an administrator action: the admin (no factor) proves it with the password.
+  const carol = jf.user('carol').id;
+  const proof = await api('POST', '/JellyfinSecurity/StepUp', { token: admin, body: { method: 'password', action: 'ChangeUserFactors', target: carol, password: 'admin-pw' } });
+  expect(proof.status, proof.text).toBe(200);
+  const require = await api('PUT', `/JellyfinSecurity/Users/${carol}`, { token: admin, body: { requireSecondFactor: true }, stepUp: proof.json.grant });
   expect(require.status, require.text).toBe(200);
 }, 90_000);
 

@@ -37,12 +37,13 @@ async function textOf(l: Locator): Promise<string> {
   return ((await l.first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
 }
 
-async function api(method: string, path: string, opts: { token?: string; body?: unknown; deviceId?: string } = {}) {
+async function api(method: string, path: string, opts: { token?: string; body?: unknown; deviceId?: string; stepUp?: string } = {}) {
   const res = await fetch(gw.url + path, {
     method,
     headers: {
       authorization: `MediaBrowser Client="Jellyguard Tests", Device="Node", DeviceId="${opts.deviceId ?? 'passkey-tests'}", Version="1.0.0"${opts.token ? `, Token="${opts.token}"` : ''}`,
       ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(opts.stepUp ? { 'x-jellyguard-stepup': opts.stepUp } : {}),
     },
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
   });
@@ -100,7 +101,11 @@ beforeAll(async () => {
   browser = await launchBrowser();
   const admin = await tokenOf('admin', 'admin-pw');
   await tokenOf('carol', 'carol-pw');
-  const require = await api('PUT', `/JellyfinSecurity/Users/${jf.user('carol').id}`, { token: admin, body: { requireSecondFactor: true } });
+  // Changing another user's factors is an administrator action: the admin (no factor) proves it with the password.
+  const carol = jf.user('carol').id;
+  const proof = await api('POST', '/JellyfinSecurity/StepUp', { token: admin, body: { method: 'password', action: 'ChangeUserFactors', target: carol, password: 'admin-pw' } });
+  expect(proof.status, proof.text).toBe(200);
+  const require = await api('PUT', `/JellyfinSecurity/Users/${carol}`, { token: admin, body: { requireSecondFactor: true }, stepUp: proof.json.grant });
   expect(require.status, require.text).toBe(200);
   tab = await openPage(browser, { viewport: DESKTOP, userAgent: UA });
   // These tests are about the passkey as a SECOND factor. Chromium's virtual authenticator would answer the

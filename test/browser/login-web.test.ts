@@ -30,13 +30,14 @@ const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Geck
 const header = (deviceId: string, token?: string) =>
   `MediaBrowser Client="Jellyguard Tests", Device="Node", DeviceId="${deviceId}", Version="1.0.0"${token ? `, Token="${token}"` : ''}`;
 
-async function api(method: string, path: string, opts: { token?: string; body?: unknown; deviceId?: string } = {}) {
+async function api(method: string, path: string, opts: { token?: string; body?: unknown; deviceId?: string; stepUp?: string } = {}) {
   const res = await fetch(gw.url + path, {
     method,
     headers: {
       authorization: header(opts.deviceId ?? 'browser-tests', opts.token),
       'user-agent': UA,
       ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(opts.stepUp ? { 'x-jellyguard-stepup': opts.stepUp } : {}),
     },
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
   });
@@ -179,9 +180,12 @@ beforeAll(async () => {
   const admin = await tokenOf('admin', 'admin-pw');
   await tokenOf('bob', 'bob-pw');
   await tokenOf('erin', 'erin-pw');
-  const email = await api('PUT', `/JellyfinSecurity/Users/${jf.user('bob').id}`, { token: admin, body: { email: 'bob@example.test' } });
+  // Changing another user's factors is an administrator action: the admin (no factor) proves it with the password.
+  const proof = async (target: string) =>
+    (await api('POST', '/JellyfinSecurity/StepUp', { token: admin, body: { method: 'password', action: 'ChangeUserFactors', target, password: 'admin-pw' } })).json.grant as string;
+  const email = await api('PUT', `/JellyfinSecurity/Users/${jf.user('bob').id}`, { token: admin, body: { email: 'bob@example.test' }, stepUp: await proof(jf.user('bob').id) });
   expect(email.status, email.text).toBe(200);
-  const require = await api('PUT', `/JellyfinSecurity/Users/${jf.user('erin').id}`, { token: admin, body: { requireSecondFactor: true } });
+  const require = await api('PUT', `/JellyfinSecurity/Users/${jf.user('erin').id}`, { token: admin, body: { requireSecondFactor: true }, stepUp: await proof(jf.user('erin').id) });
   expect(require.status, require.text).toBe(200);
 }, 90_000);
 
