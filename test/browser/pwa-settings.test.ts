@@ -29,6 +29,8 @@ let totpSecret = '';
 const COMMENT = '# Wrong guesses before a ban: kept low on purpose (the kids share the TV).';
 
 const p = () => adminPhone.page;
+/** How long a poll waits for the page (vitest's default second is short on a loaded 2-core machine). */
+const POLL = { timeout: 10_000 };
 const card = (key: string) => p().getByTestId(`setting-${key}`);
 /** The next authenticator code (the clock moves on so a code is never used twice). */
 async function nextCode(): Promise<string> {
@@ -95,7 +97,7 @@ describe('the settings console', () => {
     expect(p().url()).toMatch(/#\/admin\/settings$/);
     const v = await view();
     for (const group of new Set(v.keys.map((k) => k.group))) {
-      await expect.poll(() => p().getByRole('heading', { name: CONFIG_GROUP_LABELS[group], exact: true }).count()).toBe(1);
+      await expect.poll(() => p().getByRole('heading', { name: CONFIG_GROUP_LABELS[group], exact: true }).count(), POLL).toBe(1);
     }
     for (const g of ['signIn', 'stepUp', 'guard', 'network', 'approvals', 'pairing', 'sso', 'operations', 'audit'] as const) {
       expect(await p().getByTestId(`group-${g}`).count(), g).toBe(1);
@@ -147,13 +149,13 @@ describe('the settings console', () => {
     await field.fill('0');
     await field.blur();
     const error = card('MaxFailedAttempts').getByTestId('field-error');
-    await expect.poll(() => error.innerText()).toBe('Must be at least 1.');
+    await expect.poll(() => error.innerText(), POLL).toBe('Must be at least 1.');
     // Tied to the field for a screen reader.
     const describedBy = (await field.getAttribute('aria-describedby')) ?? '';
     expect(describedBy.split(' ')).toContain(await error.getAttribute('id'));
     expect(await field.getAttribute('aria-invalid')).toBe('true');
     await field.fill('lots');
-    await expect.poll(() => error.innerText()).toBe('Must be a whole number.');
+    await expect.poll(() => error.innerText(), POLL).toBe('Must be a whole number.');
     await save();
     await p().getByText('Fix the marked settings first').waitFor();
     // The invalid field has the focus, and nothing went to the gateway.
@@ -171,7 +173,7 @@ describe('the settings console', () => {
   it('Save asks "Confirm it\'s you"; a code answers; the page says what took effect and the file keeps its comments', async () => {
     const field = p().getByLabel('MaxFailedAttempts');
     await field.fill('7');
-    await expect.poll(() => card('MaxFailedAttempts').getByTestId('field-error').count()).toBe(0);
+    await expect.poll(() => card('MaxFailedAttempts').getByTestId('field-error').count(), POLL).toBe(0);
     const breach = p().getByRole('switch', { name: 'BreachCheckBlocks' });
     expect(await breach.isChecked()).toBe(false);
     await breach.check();
@@ -227,7 +229,7 @@ describe('the settings console', () => {
     await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
     await dialog.getByRole('button', { name: 'Confirm with code' }).click();
     await p().getByTestId('saved').waitFor();
-    await expect.poll(() => card('BreachCheckBlocks').getByText('default', { exact: true }).count()).toBe(1);
+    await expect.poll(() => card('BreachCheckBlocks').getByText('default', { exact: true }).count(), POLL).toBe(1);
     const yaml = readFileSync(world.configFile, 'utf8');
     expect(yaml).not.toContain('BreachCheckBlocks');
     expect(yaml).toContain(COMMENT);
@@ -294,7 +296,7 @@ describe('the settings console', () => {
     await fill(1, { Name: 'Authentik', Id: 'authentik', ClientID: 'jf', Authority: 'https://auth.example.org' });
     await fill(1, { Scopes: 'profile\nemail' });
     await save();
-    await expect.poll(() => item(1).getByTestId('field-error').allInnerTexts()).toEqual(['Must not be empty.']);
+    await expect.poll(() => item(1).getByTestId('field-error').allInnerTexts(), POLL).toEqual(['Must not be empty.']);
     expect(await item(1).getByLabel('ClientSecret', { exact: true }).getAttribute('aria-invalid')).toBe('true');
     await fill(1, { ClientSecret: 'authentik-secret' });
     await save();
@@ -340,11 +342,11 @@ describe('the settings console', () => {
     const dialog = p().getByTestId('step-up');
     await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
     await dialog.getByRole('button', { name: 'Confirm with code' }).click();
-    await expect.poll(() => readFileSync(world.configFile, 'utf8')).toMatch(/^PushWindowSeconds: 90$/m);
+    await expect.poll(() => readFileSync(world.configFile, 'utf8'), POLL).toMatch(/^PushWindowSeconds: 90$/m);
     // Right away (the window is 30 seconds): saved without a question.
     await p().getByLabel('PushWindowSeconds').fill('120');
     await p().getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => readFileSync(world.configFile, 'utf8')).toMatch(/^PushWindowSeconds: 120$/m);
+    await expect.poll(() => readFileSync(world.configFile, 'utf8'), POLL).toMatch(/^PushWindowSeconds: 120$/m);
     await p().getByTestId('saved').waitFor();
     expect(await dialog.count()).toBe(0);
   });
