@@ -75,7 +75,7 @@ describe('no serious or critical accessibility violation', () => {
       p.setDefaultTimeout(10_000);
       await signIn(p, world, admin);
       await p.getByTestId('setup-phone').waitFor();
-      for (const tab of ['users', 'bans', 'audit']) {
+      for (const tab of ['users', 'bans', 'audit', 'settings']) {
         await p.goto(`${world.appUrl}#/admin/${tab}`);
         await p.locator('main').first().waitFor();
         await p.waitForLoadState('networkidle');

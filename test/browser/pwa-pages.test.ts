@@ -44,6 +44,18 @@ async function shot(p: Page, name: string, long = false): Promise<void> {
   await screenshot(p, `pwa-page-${name}-end`, { fullPage: false });
   await p.evaluate(() => scrollTo(0, 0));
 }
+/**
+ * Answer "Confirm it's you" for an administrator action with the admin's password (an account with no
+ * second factor proves it so); `action` is what the dialog must name, when given.
+ */
+async function confirmWithPassword(p: Page, action?: string): Promise<void> {
+  const dialog = p.getByTestId('step-up');
+  await dialog.waitFor();
+  if (action) expect(await dialog.getByTestId('step-up-action').innerText()).toContain(action);
+  await screenshot(p, 'pwa-page-admin-confirm', { fullPage: false });
+  await dialog.getByLabel('Your Jellyfin password').fill(admin.password);
+  await dialog.getByRole('button', { name: 'Confirm with my password' }).click();
+}
 const token = (p: Page) => p.evaluate(() => JSON.parse(localStorage.getItem('jellyguard.session')!).token as string);
 
 beforeAll(async () => {
@@ -217,6 +229,8 @@ describe('the admin console', () => {
     await shot(p, 'admin-users', true);
     await aliceRow.getByRole('button', { name: 'Reset' }).click();
     await p.getByRole('alertdialog').getByRole('button', { name: 'Reset' }).click();
+    // An administrator action: confirmed first (this admin has no second factor: the password again).
+    await confirmWithPassword(p, 'alice');
     await p.getByText('alice’s second factors were reset.').waitFor();
     await expect.poll(() => aliceRow.innerText()).toContain('Password only');
   });
@@ -229,6 +243,7 @@ describe('the admin console', () => {
     await shot(p, 'admin-bans');
     const before = await bans.locator('.item').count();
     await bans.locator('.item', { hasText: GUESSER }).first().getByRole('button', { name: 'Lift' }).click();
+    await confirmWithPassword(p);
     await p.getByText('Ban lifted.').waitFor();
     await expect.poll(() => bans.locator('.item').count()).toBeLessThan(before);
   });

@@ -3,6 +3,7 @@ import type { AuditItem, BanInfo } from '../../../shared/api/guard.ts';
 import { auditLog, liftAllBans, liftBan, listBans, listUsers, resetFactors, type AdminUser } from './admin.ts';
 import { ask } from './confirm.svelte.ts';
 import { messageOf } from './handle-error.ts';
+import { StepUpCancelled, withStepUp } from './stepup.svelte.ts';
 import { toasts } from './toast.svelte.ts';
 
 export class AdminPage {
@@ -36,13 +37,14 @@ export class AdminPage {
     });
   }
 
-  async #do(fn: () => Promise<unknown>, done: string): Promise<void> {
+  /** An admin change: the gateway may ask for a fresh proof first (step-up), which `fn` then sends. */
+  async #do(fn: (headers: Record<string, string>) => Promise<unknown>, done: string): Promise<void> {
     this.busy = true;
     try {
-      await fn();
+      await withStepUp(fn);
       toasts.show(done);
     } catch (err) {
-      toasts.show(messageOf(err), 'error', 6000);
+      if (!(err instanceof StepUpCancelled)) toasts.show(messageOf(err), 'error', 6000);
     } finally {
       this.busy = false;
     }
@@ -55,15 +57,15 @@ export class AdminPage {
       confirm: 'Reset',
       danger: true,
     });
-    if (ok) await this.#do(() => resetFactors(u.id).then(() => this.loadUsers()), `${u.name}’s second factors were reset.`);
+    if (ok) await this.#do((h) => resetFactors(u.id, h).then(() => this.loadUsers()), `${u.name}’s second factors were reset.`);
   }
 
   async lift(b: BanInfo): Promise<void> {
-    await this.#do(() => liftBan(b.id).then(() => this.loadBans()), 'Ban lifted.');
+    await this.#do((h) => liftBan(b.id, h).then(() => this.loadBans()), 'Ban lifted.');
   }
 
   async liftAll(): Promise<void> {
     const ok = await ask({ title: 'Lift every ban?', body: 'Every blocked address and locked user name can try again at once.', confirm: 'Lift all', danger: true });
-    if (ok) await this.#do(() => liftAllBans().then(() => this.loadBans()), 'All bans lifted.');
+    if (ok) await this.#do((h) => liftAllBans(h).then(() => this.loadBans()), 'All bans lifted.');
   }
 }

@@ -6,12 +6,15 @@ import { call } from './api.ts';
 export type { AdminUser };
 
 export const listUsers = () => call(ENDPOINTS.Users);
+/** The changes below are step-up actions: `headers` carries the proof (lib/stepup.svelte.ts withStepUp). */
+type Proof = Record<string, string>;
+
 /** Reset every second factor of a user (they enrol again at their next sign-in). */
-export const resetFactors = (userId: string) => call(ENDPOINTS.UserResetTOTP, { params: { id: userId } });
+export const resetFactors = (userId: string, headers: Proof = {}) => call(ENDPOINTS.UserResetTOTP, { params: { id: userId }, headers });
 
 export const listBans = () => call(ENDPOINTS.Bans);
-export const liftBan = (id: number) => call(ENDPOINTS.BanLift, { params: { id: String(id) } });
-export const liftAllBans = () => call(ENDPOINTS.BansLiftAll);
+export const liftBan = (id: number, headers: Proof = {}) => call(ENDPOINTS.BanLift, { params: { id: String(id) }, headers });
+export const liftAllBans = (headers: Proof = {}) => call(ENDPOINTS.BansLiftAll, { headers });
 
 export interface AuditFilter {
   type?: string;

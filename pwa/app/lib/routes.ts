@@ -17,7 +17,8 @@ export type Route =
   | { page: 'activity' }
   | { page: 'admin'; tab: AdminTab };
 
-export const ADMIN_TABS = ['users', 'bans', 'audit'] as const;
+/** The Admin area's tabs; `settings` is the settings console (#/admin/settings). */
+export const ADMIN_TABS = ['users', 'bans', 'audit', 'settings'] as const;
 export type AdminTab = (typeof ADMIN_TABS)[number];
 
 /** An approval id as the server makes them (128 random bits, base64url: shared/api/approvals.ts ApprovalIdSchema). */

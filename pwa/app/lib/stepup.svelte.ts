@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { ENDPOINTS } from '../../../shared/api/endpoints.ts';
-import { STEP_UP_ACTION_LABELS, STEP_UP_HEADER_NAME, type StepUpAction } from '../../../shared/api/stepup.ts';
+import { isFactorAction, STEP_UP_ACTION_LABELS, STEP_UP_HEADER_NAME, type StepUpAction } from '../../../shared/api/stepup.ts';
 import { ApiError, call } from './api.ts';
 import { requestOptionsOf, signWithPasskey } from '../../common/passkey.ts';
 
@@ -16,6 +16,8 @@ const RequiredSchema = z.object({
   error: z.literal('step_up_required'),
   message: z.string(),
   action: z.string(),
+  /** What a person reads, target included ("Make bob an administrator"); older gateways did not send it. */
+  label: z.string().optional(),
   target: z.string().nullable(),
   methods: z.array(z.string()),
 });
@@ -28,9 +30,12 @@ export type Proof =
   | { method: 'recovery'; code: string }
   | { method: 'password'; password: string };
 
-/** What the dialog says the action is ("Add a passkey to your account"). */
-export function actionLabel(action: string): string {
-  return STEP_UP_ACTION_LABELS[action as StepUpAction] ?? 'This change';
+/**
+ * What the dialog says the action is: the gateway's own words for this action and target ("Change
+ * Jellyguard settings", "Make bob an administrator"), else this app's name for the action.
+ */
+export function actionLabel(needed: { action: string; label?: string }): string {
+  return needed.label?.trim() || STEP_UP_ACTION_LABELS[needed.action as StepUpAction] || 'This change';
 }
 
 class StepUpPrompt {
@@ -127,6 +132,24 @@ const ASK_AGAIN: Record<string, string> = {
 };
 
 /**
+ * An administrator's grant stays usable by this session for the same action and target until the
+ * gateway's StepUpWindowSeconds run out (except its single-use actions), so a page that saves twice asks
+ * once: the last grant per action and target is tried before asking again. The gateway alone decides
+ * whether it still counts; factor changes and Quick Connect grants are spent at once and never kept.
+ */
+const lastGrants = new Map<string, string>();
+const grantKeyOf = (n: { action: string; target: string | null }) => `${n.action}\n${n.target ?? ''}`;
+const keepsGrant = (action: string) => !isFactorAction(action) && action !== 'QuickConnectAuthorize';
+/** The answers to a kept grant that is no longer good (used, expired, unknown): ask again. */
+const STALE_GRANT = new Set(['step_up_required', 'step_up_used', 'step_up_expired', 'step_up_invalid']);
+
+function stepUpNeeded(err: unknown): StepUpNeeded | null {
+  if (!(err instanceof ApiError) || err.code !== 'step_up_required') return null;
+  const parsed = RequiredSchema.safeParse(err.body);
+  return parsed.success ? parsed.data : null;
+}
+
+/**
  * Run `action`; if the gateway wants a fresh proof first, ask for one and run it again with the grant.
  * `action` receives the extra headers to send.
  */
@@ -134,15 +157,26 @@ export async function withStepUp<T>(action: (headers: Record<string, string>) =>
   try {
     return await action({});
   } catch (err) {
-    const needed = err instanceof ApiError && err.code === 'step_up_required' ? RequiredSchema.safeParse(err.body) : null;
-    if (!needed?.success) throw err;
+    let needed = stepUpNeeded(err);
+    if (!needed) throw err;
+    const kept = keepsGrant(needed.action) ? lastGrants.get(grantKeyOf(needed)) : undefined;
+    if (kept) {
+      try {
+        return await action({ [STEP_UP_HEADER_NAME]: kept });
+      } catch (e) {
+        lastGrants.delete(grantKeyOf(needed));
+        if (!(e instanceof ApiError) || !STALE_GRANT.has(e.code)) throw e;
+        needed = stepUpNeeded(e) ?? needed;
+      }
+    }
     let error: string | null = null;
     for (;;) {
-      const proof = await stepUpPrompt.ask(needed.data, error);
+      const proof = await stepUpPrompt.ask(needed, error);
       if (!proof) throw new StepUpCancelled();
       try {
-        const grant = await grantFor(needed.data, proof);
+        const grant = await grantFor(needed, proof);
         stepUpPrompt.close();
+        if (keepsGrant(needed.action)) lastGrants.set(grantKeyOf(needed), grant);
         return await action({ [STEP_UP_HEADER_NAME]: grant });
       } catch (e) {
         if (e instanceof StepUpCancelled) {
