@@ -131,7 +131,6 @@ describe('the route table', () => {
       'GET /PendingPairs': ['feature(pairing)', 'admin', 'stepUp(ViewPendingPairings)'],
       'POST /ApprovePair': ['feature(pairing)', 'admin', 'stepUp(ApprovePairing)'],
       'POST /DenyPair': ['feature(pairing)', 'admin', 'stepUp(DenyPairing)'],
-      'POST /Configuration': ['admin', 'stepUp(ChangeGatewaySettings)'],
     });
   });
 
