@@ -127,8 +127,13 @@ describe('single sign-on in a browser', () => {
     const admin = (await (await fetch(`${gw.url}/Users/AuthenticateByName`, {
       method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify({ Username: 'admin', Pw: 'admin-pw' }),
     })).json()) as { AccessToken: string };
+    // Changing another user's factors is an administrator action: the admin (no factor) proves it with the password.
+    const asAdmin = { authorization: `${auth}, Token="${admin.AccessToken}"`, 'content-type': 'application/json' };
+    const proof = (await (await fetch(`${gw.url}/JellyfinSecurity/StepUp`, {
+      method: 'POST', headers: asAdmin, body: JSON.stringify({ method: 'password', action: 'ChangeUserFactors', target: jf.user('pia').id, password: 'admin-pw' }),
+    })).json()) as { grant: string };
     const required = await fetch(`${gw.url}/JellyfinSecurity/Users/${jf.user('pia').id}`, {
-      method: 'PUT', headers: { authorization: `${auth}, Token="${admin.AccessToken}"`, 'content-type': 'application/json' }, body: JSON.stringify({ requireSecondFactor: true }),
+      method: 'PUT', headers: { ...asAdmin, 'x-jellyguard-stepup': proof.grant }, body: JSON.stringify({ requireSecondFactor: true }),
     });
     expect(required.status).toBe(200);
 
