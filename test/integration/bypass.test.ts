@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../jellyfin/emulator.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { authHeader } from '../helpers/sdk.ts';
+import { login, send, variantsOf } from './stepup-admin-helpers.ts';
 
 /**
  * JELLYFIN.md §9: the ways the leading plugin was bypassed, each tried against the gateway. A login the
@@ -128,3 +129,59 @@ describe('forwarding headers', () => {
     expect(res.status).toBe(401);
   });
 });
+
+/**
+ * The same bypasses against the administrator step-up (server/stepup/admin-actions.ts): every spelling
+ * Jellyfin routes to "make bob an administrator", "create an API key" or "list the API keys" is asked for a
+ * proof, and none reaches Jellyfin without one. (test/integration/stepup-admin.test.ts covers every listed
+ * action; these are the ones a thief wants first.)
+ */
+for (const baseUrl of ['', '/jellyfin']) {
+  describe(`administrator action path variants${baseUrl ? ' behind BaseUrl ' + baseUrl : ''}`, () => {
+    let jf: Emulator;
+    let gw: TestGateway;
+    let root = '';
+    beforeAll(async () => {
+      jf = await startEmulator({
+        baseUrl,
+        users: [
+          { name: 'root', password: 'root-pw', isAdministrator: true },
+          { name: 'bob', password: 'bob-pw' },
+        ],
+      });
+      gw = await startGateway({ upstreamUrl: new URL(jf.url).origin, config: { BaseUrl: baseUrl, JellyfinApiKey: jf.createApiKey('jellyguard') } });
+      root = await login(gw, baseUrl, 'root', 'root-pw', 'root-web');
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await jf?.close();
+    });
+
+    it('asks for a proof in every spelling Jellyfin routes, and forwards none', async () => {
+      const bob = jf.user('bob').id;
+      const cases = [
+        { method: 'POST', path: `/Users/${bob}/Policy`, reaches: 'POST Users/{userId}/Policy', action: 'MakeAdministrator', body: { IsAdministrator: true, AuthenticationProviderId: 'a', PasswordResetProviderId: 'b' } },
+        { method: 'POST', path: '/Auth/Keys?app=Thief', reaches: 'POST Auth/Keys', action: 'CreateApiKey' },
+        { method: 'GET', path: '/Auth/Keys', reaches: 'GET Auth/Keys', action: 'ViewApiKeys' },
+      ];
+      for (const c of cases) {
+        let routed = 0;
+        for (const path of variantsOf(baseUrl, c.path)) {
+          const before = jf.reached(c.reaches);
+          // Does Jellyfin route this spelling to the action? (No token: counted, then refused by Jellyfin.)
+          await send(new URL(jf.url).origin, c.method, path, { body: c.body });
+          const isRoute = jf.reached(c.reaches) === before + 1;
+          const r = await send(gw.url, c.method, path, { token: root, deviceId: 'root-web', body: c.body });
+          expect(jf.reached(c.reaches), `${c.method} ${path} was forwarded`).toBe(before + (isRoute ? 1 : 0));
+          if (isRoute) {
+            routed++;
+            expect(r.status, `${c.method} ${path}: ${r.text}`).toBe(401);
+            expect(r.json, path).toMatchObject({ error: 'step_up_required', action: c.action });
+          }
+        }
+        expect(routed, c.action).toBeGreaterThanOrEqual(9);
+      }
+      expect(jf.user('bob').isAdministrator).toBe(false);
+    });
+  });
+}
