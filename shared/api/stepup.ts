@@ -166,7 +166,7 @@ export const STEP_UP_ACTION_LABELS: Record<StepUpAction, string> = {
   SetUserAllowedIPs: 'Change the addresses {user} may sign in from',
   LiftBan: 'Lift a ban',
   LiftAllBans: 'Lift every ban',
-  ApprovePairing: 'Approve a device pairing',
+  ApprovePairing: 'Approve a device pairing as {user}',
   DenyPairing: 'Deny a device pairing',
   ViewPendingPairings: 'See the devices waiting to be paired',
   CreateUser: 'Create user {target}',
