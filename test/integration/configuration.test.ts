@@ -257,6 +257,20 @@ describe('POST Configuration', () => {
     expect(fileText()).toBe(FILE_TEXT);
   });
 
+  it('never sends a kept secret to a new destination: another Authority or mail Host needs the secret again (400, before any proof)', async () => {
+    const moved = [
+      { OIDCProviders: [{ Name: 'Test IdP', Id: 'test', ClientID: 'jellyfin', ClientSecret: null, Authority: 'https://thief.example' }] },
+      { SMTP: { Host: 'thief.example', Port: 2525, Username: 'mailer', Password: null, From: 'Jellyfin <jf@example.org>' } },
+    ];
+    for (const values of moved) {
+      const r = await api(gw, 'POST', CONFIG, { token: adminToken, body: { values } });
+      expect(r.status, r.text).toBe(400);
+      expect(r.json).toMatchObject({ error: 'invalid_configuration', detail: { key: Object.keys(values)[0] } });
+      expect(r.json.message).toMatch(/enter (ClientSecret|Password) again/);
+    }
+    expect(fileText()).toBe(FILE_TEXT);
+  });
+
   it('with a grant: saved keeping comments and order, live keys applied at once, the others wait for a restart', async () => {
     // Before: the TV pairing page is served.
     expect((await fetch(`${gw.url}/JellyfinSecurity/pair`)).status).toBe(200);
