@@ -147,7 +147,7 @@ export function routeTable(h: RouteHandlers): Route[] {
 
     // ── The gateway's own settings ──
     route(E.Configuration, ADMIN, h.configuration.get),
-    route(E.ConfigurationUpdate, [ADMIN, stepUp('ChangeGatewaySettings')], h.configuration.update),
+    route(E.ConfigurationUpdate, [ADMIN, stepUp('ChangeGatewaySettings', (ctx) => h.configuration.changedKeys(ctx as never))], h.configuration.update),
 
     // ── TV pairing: the big-screen page, PairDevice (devices without Quick Connect), the phone's approval of a code ──
     route(E.PairPage, [PUBLIC, pairing], h.pairing.page),

@@ -221,6 +221,20 @@ export class Settings {
     return { file: this.origin.file ?? (existsSync(this.origin.writeTo) ? this.origin.writeTo : null), keys, pendingRestart: this.pendingRestart() };
   }
 
+  /**
+   * What a change changes, for its proof (the step-up target, and so the label the phone shows): the posted
+   * keys whose value differs from what GET shows (a secret named at all counts), sorted. A proof for one set
+   * of keys cannot change another (lower StepUpLevel, add a LAN bypass…). Null when nothing changes.
+   */
+  changedKeys(values: Record<string, unknown>): string | null {
+    const shown = new Map(this.view().keys.map((k) => [k.key as string, k.value]));
+    const changed = Object.keys(values)
+      .filter((k) => (CONFIG_KEYS as string[]).includes(k))
+      .filter((k) => settingMeta(k as ConfigKeyName).secret || !same(values[k] ?? null, shown.get(k) ?? null))
+      .sort();
+    return changed.length ? changed.join(', ') : null;
+  }
+
   /** The checks of `update`, nothing written: the route answers a bad request before asking for a proof. */
   async check(values: Record<string, unknown>): Promise<void> {
     await this.serial(async () => void this.prepare(values));

@@ -160,7 +160,7 @@ export const STEP_UP_ACTION_LABELS: Record<StepUpAction, string> = {
   SetEmail: 'Change your e-mail address',
   RemoveEmail: 'Remove your e-mail address',
   RegenerateRecoveryCodes: 'Make new recovery codes (the old ones stop working)',
-  ChangeGatewaySettings: 'Change Jellyguard settings',
+  ChangeGatewaySettings: 'Change Jellyguard settings: {target}',
   ChangeUserFactors: 'Change {user}’s sign-in factors',
   ResetUserTOTP: 'Reset all of {user}’s second factors',
   SetUserAllowedIPs: 'Change the addresses {user} may sign in from',
