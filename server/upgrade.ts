@@ -36,6 +36,10 @@ export function handleUpgrade(deps: UpgradeDeps) {
     const url = req.url ?? '/';
     const client = clientOf(req, deps.trustedProxies, deps.forwardedHeader);
     if (deps.guard && banOf(deps.guard, client, req)) return refuseUpgrade(socket, 403, REFUSED);
+    // Node hands every request with `Connection: Upgrade` here, whatever its method; Jellyfin runs any
+    // that is not a WebSocket handshake as an ordinary request (WebSocketHandlerMiddleware → MVC). Piped,
+    // a `DELETE /Users/{id}` or `POST /System/Restart` would skip every step after the gate: refused.
+    if (!isWebSocketHandshake(req)) return refuseUpgrade(socket, 400, 'Only a WebSocket handshake (GET) can be upgraded.');
     const route = routeOf(deps.paths, req);
     if (route === null || isGatewayRoute(route)) return refuseUpgrade(socket, 403, REFUSED);
     const { candidates } = credentialOf(req);
@@ -55,4 +59,24 @@ export function handleUpgrade(deps: UpgradeDeps) {
       },
     );
   };
+}
+
+function headerTokens(v: string | string[] | undefined): string[] {
+  return (Array.isArray(v) ? v.join(',') : (v ?? '')).split(',').map((t) => t.trim().toLowerCase());
+}
+
+/**
+ * ASP.NET Core's `IsWebSocketRequest` (HandshakeHelpers): GET, `Connection: Upgrade`, `Upgrade: websocket`,
+ * version 13 and a 16-byte key. Only then does Jellyfin open a socket instead of running the request.
+ */
+export function isWebSocketHandshake(req: IncomingMessage): boolean {
+  const key = req.headers['sec-websocket-key'];
+  return (
+    req.method === 'GET' &&
+    headerTokens(req.headers.connection).includes('upgrade') &&
+    headerTokens(req.headers.upgrade).includes('websocket') &&
+    req.headers['sec-websocket-version'] === '13' &&
+    typeof key === 'string' &&
+    Buffer.from(key, 'base64').length === 16
+  );
 }

@@ -24,6 +24,9 @@ export function configurationHandlers({ settings, users }: ConfigurationDeps) {
       ctx.body = settings.view();
     },
 
+    /** The step-up target of an update: the keys it changes (a proof covers exactly those). */
+    changedKeys: (ctx: Ctx<'ConfigurationUpdate'>) => settings.changedKeys(ctx.input.values),
+
     update: {
       check: (ctx: Ctx<'ConfigurationUpdate'>) => settings.check(ctx.input.values),
       async run(ctx: Ctx<'ConfigurationUpdate'>) {

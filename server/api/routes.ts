@@ -3,6 +3,7 @@ import { ApprovalIdSchema, PhoneIdSchema } from '../../shared/api/approvals.ts';
 import { ChallengeIdSchema } from '../../shared/api/factors.ts';
 import type { GatewayContext } from '../context.ts';
 import { apiError } from '../errors.ts';
+import { canonicalGuid } from '../jellyfin/json.ts';
 import type { adminUserHandlers } from './admin-users.ts';
 import type { allowedIpHandlers } from './allowed-ips.ts';
 import type { approvalHandlers } from './approvals.ts';
@@ -75,6 +76,12 @@ const phoneId = idOf(PhoneIdSchema, 'unknown_phone');
 /** The step-up target of a removal: the one thing named in the path (a grant for one cannot remove another). */
 const pathParam = (name: string) => (ctx: GatewayContext) => (ctx as GatewayContext & { params: Record<string, string> }).params[name] ?? null;
 
+/** The user a pairing is approved for (the body's UserId, as a GUID), the target of ApprovePairing. */
+const pairingUser = (ctx: GatewayContext) => {
+  const raw = (ctx as GatewayContext & { input?: { UserId?: string } }).input?.UserId;
+  return raw === undefined ? null : (canonicalGuid(raw) ?? raw.slice(0, 64));
+};
+
 export function routeTable(h: RouteHandlers): Route[] {
   const pairing = feature('pairing');
   return [
@@ -140,7 +147,7 @@ export function routeTable(h: RouteHandlers): Route[] {
 
     // ── The gateway's own settings ──
     route(E.Configuration, ADMIN, h.configuration.get),
-    route(E.ConfigurationUpdate, [ADMIN, stepUp('ChangeGatewaySettings')], h.configuration.update),
+    route(E.ConfigurationUpdate, [ADMIN, stepUp('ChangeGatewaySettings', (ctx) => h.configuration.changedKeys(ctx as never))], h.configuration.update),
 
     // ── TV pairing: the big-screen page, PairDevice (devices without Quick Connect), the phone's approval of a code ──
     route(E.PairPage, [PUBLIC, pairing], h.pairing.page),
@@ -153,7 +160,8 @@ export function routeTable(h: RouteHandlers): Route[] {
     route(E.CheckPairingStatus, [PUBLIC, pairing], h.pairing.status), // the code is the bearer
     // (step-up at the level of each action: server/stepup/admin-actions.ts)
     route(E.PendingPairs, [pairing, ADMIN, stepUp('ViewPendingPairings')], h.pairing.pending),
-    route(E.ApprovePair, [pairing, ADMIN, stepUp('ApprovePairing')], h.pairing.approve),
+    // A pairing approved is a device signed in as UserId: the proof names that user and is spent once.
+    route(E.ApprovePair, [pairing, ADMIN, stepUp('ApprovePairing', pairingUser)], h.pairing.approve),
     route(E.DenyPair, [pairing, ADMIN, stepUp('DenyPairing')], h.pairing.deny),
     route(E.MePairedDevices, SESSION, h.pairing.mine), // still listed (and revocable) with pairing off
     route(E.MePairedDeviceRevoke, SESSION, h.pairing.revoke),

@@ -86,11 +86,20 @@ export function redactSecrets(value: unknown, secretPaths: readonly string[]): u
 }
 
 /**
+ * The fields that say where a secret is sent (an identity provider's Authority, a mail server's Host and
+ * TLS). A kept secret stays with its destination: otherwise an administrator's session — or a thief
+ * holding one proof — could point the provider or the mail server elsewhere and receive the secret it
+ * never saw.
+ */
+const SECRET_DESTINATION = ['Authority', 'Host', 'Secure'] as const;
+
+/**
  * The posted value with each secret field the console left null (or out) taken from the current value, so
  * sending back what GET showed changes nothing secret. List items are matched by `Id` when they have one
- * (a new provider never inherits another's secret), otherwise by position.
+ * (a new provider never inherits another's secret), otherwise by position. A secret is kept only while
+ * its destination (SECRET_DESTINATION) is unchanged; otherwise the 400 asks for it again, naming `key`.
  */
-export function keepSecrets(posted: unknown, current: unknown, secretPaths: readonly string[]): unknown {
+export function keepSecrets(posted: unknown, current: unknown, secretPaths: readonly string[], key = 'value'): unknown {
   const out = structuredClone(posted);
   for (const p of secretPaths) {
     const walk = (mine: unknown, theirs: unknown, parts: string[]): void => {
@@ -107,8 +116,15 @@ export function keepSecrets(posted: unknown, current: unknown, secretPaths: read
         if (rest.length > 0) return walk(mine[head], isObject(theirs) ? theirs[head] : undefined, rest);
         if (mine[head] !== null && mine[head] !== undefined) return;
         const kept = isObject(theirs) ? theirs[head] : undefined;
-        if (kept === undefined || kept === null) delete mine[head];
-        else mine[head] = kept;
+        if (kept === undefined || kept === null) return void delete mine[head];
+        const moved = SECRET_DESTINATION.find((f) => (f in mine || f in (theirs as object)) && !same(mine[f], (theirs as Record<string, unknown>)[f]));
+        if (moved) {
+          throw apiError('invalid_configuration', {
+            message: `${key}: ${moved} changed, so enter ${head} again (a kept secret never goes to a new ${moved === 'Authority' ? 'provider' : 'server'}). Nothing was changed.`,
+            detail: { key, path: head, problems: [{ key, path: head, message: `${moved} changed: enter ${head} again` }] },
+          });
+        }
+        mine[head] = kept;
       }
     };
     walk(out, current, p.split('.'));
@@ -205,6 +221,20 @@ export class Settings {
     return { file: this.origin.file ?? (existsSync(this.origin.writeTo) ? this.origin.writeTo : null), keys, pendingRestart: this.pendingRestart() };
   }
 
+  /**
+   * What a change changes, for its proof (the step-up target, and so the label the phone shows): the posted
+   * keys whose value differs from what GET shows (a secret named at all counts), sorted. A proof for one set
+   * of keys cannot change another (lower StepUpLevel, add a LAN bypass…). Null when nothing changes.
+   */
+  changedKeys(values: Record<string, unknown>): string | null {
+    const shown = new Map(this.view().keys.map((k) => [k.key as string, k.value]));
+    const changed = Object.keys(values)
+      .filter((k) => (CONFIG_KEYS as string[]).includes(k))
+      .filter((k) => settingMeta(k as ConfigKeyName).secret || !same(values[k] ?? null, shown.get(k) ?? null))
+      .sort();
+    return changed.length ? changed.join(', ') : null;
+  }
+
   /** The checks of `update`, nothing written: the route answers a bad request before asking for a proof. */
   async check(values: Record<string, unknown>): Promise<void> {
     await this.serial(async () => void this.prepare(values));
@@ -287,7 +317,7 @@ export class Settings {
         continue;
       }
       const { secretPaths = [] } = settingMeta(key);
-      const value = secretPaths.length ? keepSecrets(posted, current[key] ?? this.configured[key], secretPaths) : posted;
+      const value = secretPaths.length ? keepSecrets(posted, current[key] ?? this.configured[key], secretPaths, key) : posted;
       fileValues[key] = value;
       changes[key] = value;
     }

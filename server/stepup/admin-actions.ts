@@ -55,7 +55,7 @@ export const ADMIN_ACTION_RULES: Record<AdminAction, ActionRule> = {
   SetUserAllowedIPs: { level: AA, subject: 'user' },
   LiftBan: { level: AA },
   LiftAllBans: { level: AA },
-  ApprovePairing: { level: AA },
+  ApprovePairing: { level: AA, singleUse: true, subject: 'user' },
   DenyPairing: { level: AA },
   // A read, but of the codes and devices waiting to be paired: the step before approving one. Only the
   // strictest level asks for it (the approval itself is asked for at AdminActions).

@@ -8,6 +8,7 @@ import { keyedHash } from '../crypto.ts';
 import { canonicalGuid, field, tryParseJson } from '../jellyfin/json.ts';
 import type { JellyfinClient } from '../jellyfin/upstream.ts';
 import { readSmallBody, parseLoginJson } from '../login/body.ts';
+import { jellyfinQueryPairs } from '../login/query.ts';
 import { badRequest } from '../errors.ts';
 import { stepUpLabel, type StepUpAction } from '../../shared/api/stepup.ts';
 import { ADMIN_ACTION_RULES, MAX_ADMIN_BODY_BYTES, findAdminRoute, isAdminAction, type AdminRequest } from './admin-actions.ts';
@@ -24,11 +25,17 @@ export interface AdminGateDeps {
   audit: AuditSink;
 }
 
-/** Jellyfin's query reading: names case-insensitive, values URL-decoded twice (UrlDecodeQueryFeature). */
+/**
+ * Every value of a query parameter any reading of the query gives it (fail closed: a row takes a value
+ * that is not the caller's own as another user's): names case-insensitive, values as sent and decoded
+ * once more, and the pairs of a whole query encoded as one key (UrlDecodeQueryFeature, jellyfinQueryPairs).
+ */
 function queryValues(querystring: string, name: string): string[] {
   const want = name.toLowerCase();
   const out: string[] = [];
-  for (const [k, v] of new URLSearchParams(querystring)) {
+  const plain = [...new URLSearchParams(querystring)];
+  const split = jellyfinQueryPairs(querystring);
+  for (const [k, v] of split === plain || sameKeys(split, plain) ? plain : [...plain, ...split]) {
     let key = k;
     try {
       key = decodeURIComponent(k);
@@ -45,6 +52,10 @@ function queryValues(querystring: string, name: string): string[] {
     out.push(value);
   }
   return out;
+}
+
+function sameKeys(a: Array<[string, string]>, b: Array<[string, string]>): boolean {
+  return a.length === b.length && a.every(([k, v], i) => k === b[i]![0] && v === b[i]![1]);
 }
 
 /**

@@ -91,12 +91,12 @@ async function postRaw(body: string, token = adminToken) {
   return { status: res.status, text, json };
 }
 
-/** A single-use grant for ChangeGatewaySettings from a fresh TOTP code. */
-async function grant(): Promise<string> {
+/** A grant for ChangeGatewaySettings of these keys (the 401's target) from a fresh TOTP code. */
+async function grant(target: string | null): Promise<string> {
   clock.advance(30_000);
   const r = await api(gw, 'POST', '/JellyfinSecurity/StepUp', {
     token: adminToken,
-    body: { method: 'totp', action: 'ChangeGatewaySettings', target: null, code: await code(adminSecret, gw) },
+    body: { method: 'totp', action: 'ChangeGatewaySettings', target, code: await code(adminSecret, gw) },
   });
   expect(r.status, r.text).toBe(200);
   expect(r.json.status).toBe('granted');
@@ -212,9 +212,10 @@ describe('POST Configuration', () => {
   it('without a proof: 401 step_up_required naming the action; nothing written', async () => {
     const r = await api(gw, 'POST', CONFIG, { token: adminToken, body: { values: { MaxFailedAttempts: 9 } } });
     expect(r.status, r.text).toBe(401);
-    expect(r.json).toMatchObject({ error: 'step_up_required', action: 'ChangeGatewaySettings', label: 'Change Jellyguard settings', methods: expect.arrayContaining(['totp']) });
+    expect(r.json).toMatchObject({ error: 'step_up_required', action: 'ChangeGatewaySettings', target: 'MaxFailedAttempts', label: 'Change Jellyguard settings: MaxFailedAttempts', methods: expect.arrayContaining(['totp']) });
     expect(fileText()).toBe(FILE_TEXT);
   });
+
 
   it('refuses a bad value whole with a 400 naming the key, before any proof is asked; the file stays byte for byte', async () => {
     const cases: Array<[string, Record<string, unknown>, string]> = [
@@ -257,10 +258,24 @@ describe('POST Configuration', () => {
     expect(fileText()).toBe(FILE_TEXT);
   });
 
+  it('never sends a kept secret to a new destination: another Authority or mail Host needs the secret again (400, before any proof)', async () => {
+    const moved = [
+      { OIDCProviders: [{ Name: 'Test IdP', Id: 'test', ClientID: 'jellyfin', ClientSecret: null, Authority: 'https://thief.example' }] },
+      { SMTP: { Host: 'thief.example', Port: 2525, Username: 'mailer', Password: null, From: 'Jellyfin <jf@example.org>' } },
+    ];
+    for (const values of moved) {
+      const r = await api(gw, 'POST', CONFIG, { token: adminToken, body: { values } });
+      expect(r.status, r.text).toBe(400);
+      expect(r.json).toMatchObject({ error: 'invalid_configuration', detail: { key: Object.keys(values)[0] } });
+      expect(r.json.message).toMatch(/enter (ClientSecret|Password) again/);
+    }
+    expect(fileText()).toBe(FILE_TEXT);
+  });
+
   it('with a grant: saved keeping comments and order, live keys applied at once, the others wait for a restart', async () => {
     // Before: the TV pairing page is served.
     expect((await fetch(`${gw.url}/JellyfinSecurity/pair`)).status).toBe(200);
-    const proof = await grant();
+    const proof = await grant('MaxFailedAttempts, OIDCProviders, SMTP, TVPairingEnabled');
     const values = {
       MaxFailedAttempts: 2,
       TVPairingEnabled: false,
@@ -304,7 +319,7 @@ describe('POST Configuration', () => {
   });
 
   it('null removes a key from the file: a secret is gone, back to its default', async () => {
-    const r = await api(gw, 'POST', CONFIG, { token: adminToken, stepUp: await grant(), body: { values: { MetricsToken: null } } });
+    const r = await api(gw, 'POST', CONFIG, { token: adminToken, stepUp: await grant('MetricsToken'), body: { values: { MetricsToken: null } } });
     expect(r.status, r.text).toBe(200);
     expect(r.json.restartRequired).toEqual(['MetricsToken']);
     expect(keyOf(r.json.view, 'MetricsToken')).toMatchObject({ value: null, isSet: false, source: 'default' });
@@ -313,7 +328,7 @@ describe('POST Configuration', () => {
   });
 
   it('writes one change at a time: two at once both land', async () => {
-    const [a, b] = [await grant(), await grant()];
+    const [a, b] = [await grant('ReportsBeforeHold'), await grant('PairingCodeExpiration')];
     const [ra, rb] = await Promise.all([
       api(gw, 'POST', CONFIG, { token: adminToken, stepUp: a, body: { values: { ReportsBeforeHold: 5 } } }),
       api(gw, 'POST', CONFIG, { token: adminToken, stepUp: b, body: { values: { PairingCodeExpiration: 600 } } }),
@@ -331,5 +346,13 @@ describe('POST Configuration', () => {
     expect(changed[0]!.detail!.keys).toEqual(['MaxFailedAttempts', 'TVPairingEnabled', 'SMTP', 'OIDCProviders']);
     const everything = JSON.stringify(audit) + logged.join('\n');
     for (const secret of SECRETS()) expect(everything).not.toContain(secret);
+  });
+
+  it('a proof names the keys it changes: one given for MaxFailedAttempts cannot lower StepUpLevel', async () => {
+    const proof = await grant('MaxFailedAttempts');
+    const r = await api(gw, 'POST', CONFIG, { token: adminToken, stepUp: proof, body: { values: { StepUpLevel: 'None' } } });
+    expect(r.status, r.text).toBe(403);
+    expect(r.json.error).toBe('step_up_invalid');
+    expect(gw.gateway.config.StepUpLevel).toBe('AdminActions');
   });
 });

@@ -298,7 +298,7 @@ describe('who is asked', () => {
       ['PUT', `/JellyfinSecurity/Users/${bobId}`, { requireSecondFactor: true }, 'ChangeUserFactors', bobId, 'Change bob’s sign-in factors'],
       ['POST', `/JellyfinSecurity/Users/${bobId}/ResetTOTP`, undefined, 'ResetUserTOTP', bobId, 'Reset all of bob’s second factors'],
       ['DELETE', '/JellyfinSecurity/Bans/12', undefined, 'LiftBan', '12', 'Lift a ban'],
-      ['POST', '/JellyfinSecurity/ApprovePair', { PairingCode: '123456', UserId: bobId }, 'ApprovePairing', null, 'Approve a device pairing'],
+      ['POST', '/JellyfinSecurity/ApprovePair', { PairingCode: '123456', UserId: bobId }, 'ApprovePairing', bobId, 'Approve a device pairing as bob'],
       ['POST', '/JellyfinSecurity/DenyPair', { PairingCode: '123456' }, 'DenyPairing', null, 'Deny a device pairing'],
     ];
     for (const [method, path, body, action, target, label] of own) {
@@ -306,6 +306,16 @@ describe('who is asked', () => {
       expect(r.status, `${method} ${path}: ${r.text}`).toBe(401);
       expect(r.json, path).toMatchObject({ error: 'step_up_required', action, target, label });
     }
+    // A pairing approved signs a device in as UserId: the proof names that user and is spent once.
+    const pair = await grant('ApprovePairing', bobId);
+    const asRootUser = await asRoot('POST', '/JellyfinSecurity/ApprovePair', { body: { PairingCode: '123456', UserId: id('root') }, stepUp: pair });
+    expect(asRootUser.status, asRootUser.text).toBe(403);
+    expect(asRootUser.json.error).toBe('step_up_invalid');
+    const first = await asRoot('POST', '/JellyfinSecurity/ApprovePair', { body: { PairingCode: '123456', UserId: bobId }, stepUp: pair });
+    expect(first.json.error, first.text).toBe('unknown_pairing'); // proof spent, then no such code
+    const again = await asRoot('POST', '/JellyfinSecurity/ApprovePair', { body: { PairingCode: '123456', UserId: bobId }, stepUp: pair });
+    expect(again.status, again.text).toBe(403);
+    expect(again.json.error).toBe('step_up_used');
     // Reading the waiting pairings is asked only at AllConfigChanges.
     expect((await asRoot('GET', '/JellyfinSecurity/PendingPairs')).status).toBe(200);
   });

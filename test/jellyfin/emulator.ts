@@ -398,7 +398,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     record(req);
     socket.on('error', () => socket.destroy());
-    const decision = pipeline(req, Buffer.alloc(0), true);
+    // WebSocketHandlerMiddleware hands anything but a WebSocket handshake (HttpContext.WebSockets
+    // .IsWebSocketRequest: GET, Upgrade: websocket, version 13, a key) to the next middleware — MVC runs
+    // it as an ordinary request, whatever its path and method (Jellyfin.Api/Middleware/
+    // WebSocketHandlerMiddleware.cs). Kestrel refuses a body on an upgradable request, so it has none.
+    const decision = pipeline(req, Buffer.alloc(0), isWebSocketRequest(req));
     if (decision.kind === 'reply') {
       writeRaw(socket, decision.reply);
       return;
@@ -490,4 +494,19 @@ function isInLocalNetwork(ip: string): boolean {
   if (/^127\./.test(v4) || /^10\./.test(v4) || /^192\.168\./.test(v4) || /^172\.(1[6-9]|2\d|3[01])\./.test(v4)) return true;
   const l = ip.toLowerCase();
   return l === '::1' || /^f[cd][0-9a-f]{2}:/.test(l) || /^fe[89ab][0-9a-f]:/.test(l);
+}
+
+/** ASP.NET Core's HandshakeHelpers: what makes an upgrade a WebSocket request. */
+function isWebSocketRequest(req: IncomingMessage): boolean {
+  const tokens = (v: string | string[] | undefined) =>
+    (Array.isArray(v) ? v.join(',') : (v ?? '')).split(',').map((t) => t.trim().toLowerCase());
+  const key = req.headers['sec-websocket-key'];
+  return (
+    req.method === 'GET' &&
+    tokens(req.headers.connection).includes('upgrade') &&
+    tokens(req.headers.upgrade).includes('websocket') &&
+    req.headers['sec-websocket-version'] === '13' &&
+    typeof key === 'string' &&
+    Buffer.from(key, 'base64').length === 16
+  );
 }

@@ -88,7 +88,7 @@ describe('the administrator action table', () => {
 
   it('makes the most dangerous actions single use, and applies each at its level', () => {
     const single = STEP_UP_ACTIONS.filter(isSingleUse);
-    expect(single.sort()).toEqual(['QuickConnectAuthorize', ...FACTOR_ACTIONS, 'MakeAdministrator', 'CreateApiKey', 'InstallPlugin', 'RestoreBackup'].sort());
+    expect(single.sort()).toEqual(['QuickConnectAuthorize', ...FACTOR_ACTIONS, 'MakeAdministrator', 'CreateApiKey', 'InstallPlugin', 'RestoreBackup', 'ApprovePairing'].sort());
     expect(stepUpApplies('MakeAdministrator', 'None')).toBe(false);
     expect(stepUpApplies('AddPhone', 'None')).toBe(true);
     expect(stepUpApplies('QuickConnectAuthorize', 'None')).toBe(true);

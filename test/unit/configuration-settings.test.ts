@@ -86,8 +86,21 @@ describe('secret fields inside a value', () => {
       { Id: 'a', ClientSecret: 'secret-a', Name: 'A' },
     ]);
     expect(keepSecrets([{ ClientSecret: null }], [{ ClientSecret: 'x' }], ['*.ClientSecret'])).toEqual([{ ClientSecret: 'x' }]);
-    expect(keepSecrets({ Host: 'h2', Password: null }, { Host: 'h', Password: '${SMTP_PASSWORD}' }, ['Password'])).toEqual({ Host: 'h2', Password: '${SMTP_PASSWORD}' });
+    expect(keepSecrets({ Host: 'h', Port: 25, Password: null }, { Host: 'h', Port: 25, Password: '${SMTP_PASSWORD}' }, ['Password'])).toEqual({ Host: 'h', Port: 25, Password: '${SMTP_PASSWORD}' });
     expect(keepSecrets({ Host: 'h2', Password: 'new' }, { Host: 'h', Password: 'old' }, ['Password'])).toEqual({ Host: 'h2', Password: 'new' });
+  });
+});
+
+describe('a kept secret stays with where it is sent', () => {
+  it('is not kept for another Authority, Host or TLS setting: the 400 asks for it again', () => {
+    const idp = [{ Id: 'a', ClientSecret: 'secret-a', Authority: 'https://idp.example.org' }];
+    expect(() => keepSecrets([{ Id: 'a', ClientSecret: null, Authority: 'https://thief.example' }], idp, ['*.ClientSecret'], 'OIDCProviders')).toThrow(/OIDCProviders: Authority changed, so enter ClientSecret again/);
+    const smtp = { Host: 'mail.example.org', Port: 587, Password: 'pw' };
+    for (const moved of [{ Host: 'thief.example' }, { Secure: false }]) {
+      expect(() => keepSecrets({ ...smtp, ...moved, Password: null }, smtp, ['Password'], 'SMTP'), JSON.stringify(moved)).toThrow(/enter Password again/);
+    }
+    // A new secret with the new destination is fine.
+    expect(keepSecrets([{ Id: 'a', ClientSecret: 'new', Authority: 'https://idp2.example.org' }], idp, ['*.ClientSecret'])).toEqual([{ Id: 'a', ClientSecret: 'new', Authority: 'https://idp2.example.org' }]);
   });
 });
 
@@ -242,7 +255,7 @@ describe('the Settings service on a real file', () => {
         MaxFailedAttempts: 9,
         EnforcementScope: 'All',
         TOTPTimeSkew: 2,
-        SMTP: { Host: '127.0.0.2', Username: 'mailer', Password: null, From: 'jf@example.org' },
+        SMTP: { Host: '127.0.0.1', Username: 'mailer2', Password: null, From: 'jf@example.org' },
         MetricsToken: null,
       },
       who,
@@ -254,7 +267,7 @@ describe('the Settings service on a real file', () => {
     expect(loaded.config.TOTPTimeSkew).toBe(1); // still, until the restart
     expect(readFileSync(file, 'utf8')).toBe(
       FILE.replace('MaxFailedAttempts: 7', 'MaxFailedAttempts: 9')
-        .replace('  Host: 127.0.0.1', '  Host: 127.0.0.2')
+        .replace('  Username: mailer', '  Username: mailer2')
         .replace('MetricsToken: metrics-token-0123456789\n', '') + 'EnforcementScope: All\nTOTPTimeSkew: 2\n',
     );
     expect(mode(file)).toBe(0o600);
@@ -262,11 +275,11 @@ describe('the Settings service on a real file', () => {
     const next = loadConfig(env).config;
     expect(next).toMatchObject({ MaxFailedAttempts: 9, EnforcementScope: 'All' });
     expect(next.MetricsToken).toBeUndefined();
-    expect(next.SMTP).toMatchObject({ Host: '127.0.0.2', Password: 'smtp-password-secret' });
+    expect(next.SMTP).toMatchObject({ Username: 'mailer2', Password: 'smtp-password-secret' });
     // Audited with key names only.
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'config.changed', outcome: 'success', userId: who.userId });
-    expect(JSON.stringify(events)).not.toMatch(/smtp-password|metrics-token|127\.0\.0\.2/);
+    expect(JSON.stringify(events)).not.toMatch(/smtp-password|metrics-token|mailer2/);
     // Back to the start value: no longer waiting for a restart.
     const back = await settings.update({ TOTPTimeSkew: 1 }, who);
     expect(back.view.pendingRestart.sort()).toEqual(['MetricsToken', 'SMTP']);
