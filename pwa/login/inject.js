@@ -216,6 +216,11 @@
     return m !== 'GET' || GUARDED_READ.test(path);
   }
 
+  /** Whether an answer came from this origin (the gateway); an empty URL is the request's own, checked before sending. */
+  function answeredHere(url) {
+    return !url || sameOriginPath(url) !== null;
+  }
+
   /** The step-up 401's body, or null if this is any other answer. */
   function stepUpOf(status, contentType, body) {
     if (status !== 401 || !/json/i.test(contentType || '')) return null;
@@ -323,7 +328,8 @@
           }
         )
         .then(function (text) {
-          var needed = stepUpOf(res.status, type, text);
+          // Only the gateway asks (a redirect elsewhere must not get this session's grant): same origin only.
+          var needed = answeredHere(res.url) ? stepUpOf(res.status, type, text) : null;
           if (!needed) {
             onUnauthorized(res.url);
             return res;
@@ -464,7 +470,7 @@
       var needed = null;
       try {
         var rt = x.responseType;
-        needed = stepUpOf(x.status, x.getResponseHeader('Content-Type'), rt === 'json' ? x.response : rt === '' || rt === 'text' ? x.responseText : null);
+        if (answeredHere(x.responseURL)) needed = stepUpOf(x.status, x.getResponseHeader('Content-Type'), rt === 'json' ? x.response : rt === '' || rt === 'text' ? x.responseText : null);
       } catch (e) {
         needed = null;
       }

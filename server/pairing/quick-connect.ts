@@ -3,7 +3,7 @@ import { HttpError } from '../errors.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import type { Guard } from '../guard/index.ts';
 import { canonicalGuid } from '../jellyfin/json.ts';
-import { queryParam } from '../login/query.ts';
+import { jellyfinQueryPairs, queryParam } from '../login/query.ts';
 import { compactCode } from '../../shared/api/pairing.ts';
 import type { QuickConnectRequests } from '../login/quick-connect.ts';
 import { STEP_UP_HEADER, type StepUp } from '../stepup/index.ts';
@@ -55,6 +55,16 @@ export function stepUpQuickConnectAuthorize(deps: AuthorizeDeps, inner: GatewayM
     const raw = queryParam(ctx.querystring, 'code');
     if (raw === undefined || raw.trim() === '') throw new HttpError(400, 'invalid_request', 'code is required');
     const code = compactCode(raw);
+    // A code signs a device in as the person who approves it. Jellyfin lets an administrator name another
+    // user (userId), but the proof — and the phone's question — name only the code: one approval must not
+    // sign a device in as someone else. That person approves the code themselves.
+    for (const [k, v] of jellyfinQueryPairs(ctx.querystring)) {
+      if (k.toLowerCase() !== 'userid' || v.trim() === '') continue;
+      const id = canonicalGuid(v);
+      if (id !== session.userId && id !== NO_USER) {
+        throw new HttpError(403, 'forbidden', 'A Quick Connect code signs the device in as you. To sign it in as someone else, they approve the code themselves.');
+      }
+    }
     const actor = { session, ip: ctx.state.client.ip };
     const proved = await deps.stepUp.check(actor, 'QuickConnectAuthorize', code, ctx.get(STEP_UP_HEADER) || undefined);
     if (!proved.ok) {

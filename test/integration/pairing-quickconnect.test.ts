@@ -224,6 +224,25 @@ describe('Quick Connect Authorize is a step-up action', () => {
     expect(audit.some((e) => e.type === 'stepup.required')).toBe(true);
   });
 
+  it('signs the device in as the one who approves it: naming another user is refused, in either query form, before any proof', async () => {
+    const t = tv('tv-su-other');
+    const { Code, Secret } = await initiate(t);
+    tick();
+    const proof = await code(bobSecret, gw);
+    const before = authorizeRequests();
+    const headers = { authorization: `MediaBrowser Client="Jellyfin Web", Device="Chrome", DeviceId="bob-web", Version="10.11.11", Token="${bobToken}"`, 'x-jellyguard-stepup': proof };
+    const carolId = jf.user('carol').id;
+    for (const query of [`code=${Code}&userId=${carolId}`, encodeURIComponent(`code=${Code}&userId=${carolId}`), `code=${Code}&userId=not-a-guid`]) {
+      const r = await fetch(`${gw.url}/QuickConnect/Authorize?${query}`, { method: 'POST', headers });
+      expect(r.status, query).toBe(403);
+    }
+    expect(authorizeRequests()).toBe(before);
+    // jellyfin-web names the signed-in user itself: that is the same as naming nobody.
+    const own = await fetch(`${gw.url}/QuickConnect/Authorize?code=${Code}&userId=${jf.user('bob').id}`, { method: 'POST', headers });
+    expect(own.status, await own.text()).toBe(200);
+    expect((await collect(t, Secret)).status).toBe(200);
+  });
+
   it('passes with a current TOTP code in X-Jellyguard-StepUp, which Jellyfin never sees', async () => {
     const t = tv('tv-su-2');
     const { Code, Secret } = await initiate(t);
