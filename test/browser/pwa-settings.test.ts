@@ -182,7 +182,7 @@ describe('the settings console', () => {
 
     const dialog = p().getByTestId('step-up');
     await dialog.waitFor();
-    expect(await dialog.getByTestId('step-up-action').innerText()).toBe('Change Jellyguard settings');
+    expect(await dialog.getByTestId('step-up-action').innerText()).toBe('Change Jellyguard settings: BreachCheckBlocks, MaxFailedAttempts');
     expect(await seriousViolations(p())).toEqual([]);
     await shot(p(), 'phone-stepup');
     await p().setViewportSize(DESKTOP);
@@ -250,7 +250,7 @@ describe('the settings console', () => {
     await card('HoldSeconds').getByRole('button', { name: 'Undo the change of HoldSeconds' }).click();
   });
 
-  it('SMTP as a sub-form: its password is written, never shown again, and kept when left empty', async () => {
+  it('SMTP as a sub-form: its password is written, never shown again, kept when left empty — and asked again for another server', async () => {
     const smtp = card('SMTP');
     await smtp.getByRole('button', { name: 'Set up SMTP' }).click();
     await smtp.getByLabel('Host').fill('mail.example.org');
@@ -272,15 +272,32 @@ describe('the settings console', () => {
     expect(await smtp.getByLabel('Password').getAttribute('placeholder')).toBe('Unchanged — type to replace');
     expect(await p().content()).not.toContain('smtp-secret-1');
 
-    await smtp.getByLabel('Host').fill('smtp.example.org');
+    // Left empty, the password is kept while the server stays the same…
+    await smtp.getByLabel('From').fill('Media <jellyfin@example.org>');
     await save();
     dialog = p().getByTestId('step-up');
     await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
     await dialog.getByRole('button', { name: 'Confirm with code' }).click();
-    await p().getByTestId('saved').waitFor();
+    await expect.poll(() => readFileSync(world.configFile, 'utf8'), POLL).toContain('From: Media <jellyfin@example.org>');
+    expect(readFileSync(world.configFile, 'utf8')).toContain('Password: smtp-secret-1');
+
+    // …but a password kept for one server never goes to another: a new Host needs it typed again,
+    // said at the key before anyone is asked to confirm.
+    await smtp.getByLabel('Host').fill('smtp.example.org');
+    await save();
+    await p().getByText('The gateway refused a setting: nothing was changed.').waitFor();
+    expect(await p().getByTestId('step-up').count()).toBe(0);
+    expect(await smtp.getByTestId('field-error').first().innerText()).toMatch(/Host changed, so enter Password again/);
+    expect(readFileSync(world.configFile, 'utf8')).not.toContain('smtp.example.org');
+    await smtp.getByLabel('Password').fill('smtp-secret-2');
+    await save();
+    dialog = p().getByTestId('step-up');
+    await dialog.getByLabel('Code from your authenticator app').fill(await nextCode());
+    await dialog.getByRole('button', { name: 'Confirm with code' }).click();
+    await expect.poll(() => readFileSync(world.configFile, 'utf8'), POLL).toContain('Host: smtp.example.org');
     yaml = readFileSync(world.configFile, 'utf8');
-    expect(yaml).toContain('Host: smtp.example.org');
-    expect(yaml).toContain('Password: smtp-secret-1');
+    expect(yaml).toContain('Password: smtp-secret-2');
+    expect(await p().content()).not.toContain('smtp-secret-2');
   });
 
   it('OIDC providers as a list of sub-forms: added, and removed without another keeping the wrong secret', async () => {
