@@ -535,6 +535,40 @@ describe('what the page’s own code sees: the stand-in XHR behaves as the nativ
     expect(await w.page.evaluate(() => '__jellyguardStepUpDialog' in window)).toBe(false);
   });
 
+  it('only the gateway asks: a step-up 401 that came from another origin (a redirect) opens no dialog and gets no grant', async () => {
+    const w = await openWeb(bob.name);
+    // A fetch under the page that answers a same-origin POST with a step-up 401 whose final URL is another
+    // origin (as after a redirect) — or this origin, for comparison. inject.js wraps whatever fetch it finds.
+    await w.page.context().addInitScript(() => {
+      const real = window.fetch.bind(window);
+      window.fetch = (input: RequestInfo | URL, init?: RequestInit) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        if (!/\/(away|here)\/answer$/.test(url)) return real(input, init);
+        const body = { error: 'step_up_required', message: 'x', action: 'CreateApiKey', label: 'Create an API key “Elsewhere”', target: 'Elsewhere', methods: ['password'] };
+        const res = new Response(JSON.stringify(body), { status: 401, headers: { 'content-type': 'application/json' } });
+        Object.defineProperty(res, 'url', { value: url.includes('/away/') ? 'https://elsewhere.example/away/answer' : `${location.origin}/here/answer` });
+        return Promise.resolve(res);
+      };
+    });
+    await w.page.reload();
+    await w.page.waitForFunction(() => (window as unknown as { __jellyguardInjected?: boolean }).__jellyguardInjected === true);
+    const ask = (where: string) =>
+      settled(w.page.evaluate(async (path) => {
+        const r = await fetch(`${location.origin}${path}`, { method: 'POST' });
+        return { status: r.status, error: ((await r.json()) as { error: string }).error };
+      }, where));
+    // From another origin: handed over untouched, no dialog.
+    expect(await ask('/away/answer')).toEqual({ status: 401, error: 'step_up_required' });
+    expect(await dialogOf(w.page).count()).toBe(0);
+    // The same answer from this origin does open it (Cancel hands the 401 over).
+    const here = ask('/here/answer');
+    const dialog = dialogOf(w.page);
+    await dialog.waitFor({ timeout: 15_000 });
+    expect(await dialog.getByText('Create an API key “Elsewhere”', { exact: true }).isVisible()).toBe(true);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    expect(await here).toEqual({ status: 401, error: 'step_up_required' });
+  });
+
   it('if the dialog cannot be loaded, the page gets the original 401 (and the next step-up tries again)', async () => {
     const tv = await waitingTv('atv-no-dialog');
     const w = await openWeb(bob.name);
