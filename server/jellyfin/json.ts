@@ -5,10 +5,10 @@
 export function field(obj: unknown, name: string): unknown {
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
   const rec = obj as Record<string, unknown>;
-  if (name in rec) return rec[name];
   const lower = name.toLowerCase();
   let found: unknown;
-  // ASP.NET's System.Text.Json with case-insensitive matching: the last matching property wins.
+  // ASP.NET's System.Text.Json with case-insensitive matching: the last matching property wins — also over
+  // an exact-case one before it ({"Username":"decoy","username":"bob"} is bob at Jellyfin).
   for (const k of Object.keys(rec)) if (k.toLowerCase() === lower) found = rec[k];
   return found;
 }

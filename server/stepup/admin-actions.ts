@@ -1,6 +1,6 @@
 import type { RouteParams } from '../jellyfin/paths.ts';
 import { matchRoute } from '../jellyfin/paths.ts';
-import { canonicalGuid } from '../jellyfin/json.ts';
+import { canonicalGuid, field } from '../jellyfin/json.ts';
 import {
   FACTOR_ACTIONS,
   type JellyfinAdminAction,
@@ -178,14 +178,8 @@ export interface AdminRoute {
 /** Bodies the gate reads before forwarding (a user policy is a few KiB). */
 export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
-/** A property of a JSON body as ASP.NET binds it: names compared case-insensitively, the last one wins. */
-export function prop(body: Record<string, unknown> | undefined, name: string): unknown {
-  if (!body) return undefined;
-  const want = name.toLowerCase();
-  let found: unknown;
-  for (const [k, v] of Object.entries(body)) if (k.toLowerCase() === want) found = v;
-  return found;
-}
+/** A property of a JSON body as ASP.NET binds it (names case-insensitive, the last one wins). */
+const prop = (body: Record<string, unknown> | undefined, name: string): unknown => field(body, name);
 
 /** A boolean of the body, failing closed: anything but an explicit false/absent counts as true. */
 function flag(body: Record<string, unknown> | undefined, name: string): boolean {

@@ -130,6 +130,20 @@ describe('bans', () => {
     expect(jf.loginAttempts).toBe(attempts + 1);
   });
 
+  it('a locked name cannot be slipped past under a decoy: Jellyfin binds the LAST property of any case', async () => {
+    // alice's name is locked by the test before. {"Username":"decoy","username":"alice"} is alice at Jellyfin.
+    const attempts = jf.loginAttempts;
+    const body = '{"Username":"decoy","username":"alice","Pw":"alice-pw"}';
+    const r = await raw(gw.url, '/Users/AuthenticateByName', {
+      method: 'POST',
+      from: '127.0.0.38',
+      body,
+      headers: { 'content-type': 'application/json', authorization: 'MediaBrowser Client="Bot", Device="Bot", DeviceId="decoy-1", Version="1"' },
+    });
+    expect(r.status).toBe(401);
+    expect(jf.loginAttempts).toBe(attempts); // decided before Jellyfin, as for "alice" itself
+  });
+
   it('a device that signed in through a second factor also passes a lock of its user name', async () => {
     // gina enrolls TOTP, then signs in on her phone: the password is held behind a challenge, TOTP releases it.
     const setup = tokenOf(await login(gw.url, 'gina', 'gina-pw', { from: '127.0.0.45', deviceId: 'gina-setup' }));
